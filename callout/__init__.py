@@ -1,0 +1,1 @@
+"""The composition root: the `callout` command assembles the services into processes."""

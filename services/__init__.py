@@ -1,0 +1,1 @@
+"""Callout's deployable services: intake, directory and alerts."""

@@ -1,0 +1,77 @@
+"""The alerts service and its worker, alone or as part of the whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from fastapi import FastAPI
+
+from services.alerts.channels import ConsoleSms, SmsChannel, TwilioSms
+from services.alerts.directory_client import DirectoryClient
+from services.alerts.routes import router
+from services.alerts.settings import AlertsSettings
+from services.alerts.worker import Worker
+from shared.app import Service
+from shared.db import libpq_url
+
+log = structlog.get_logger()
+
+
+def sms_channel(settings: AlertsSettings) -> SmsChannel:
+    if not settings.twilio_configured:
+        return ConsoleSms()
+    return TwilioSms(
+        account_sid=settings.twilio_account_sid or "",
+        auth_token=settings.twilio_auth_token or "",
+        from_=settings.twilio_from or "",
+        api_base=str(settings.twilio_api_base),
+        timeout=settings.twilio_timeout_seconds,
+        validity_seconds=settings.sms_validity_seconds,
+    )
+
+
+def service() -> Service:
+    return Service("alerts", routers=[router], tags=[{"name": "alerts", "description": "Twilio and links"}])
+
+
+def worker_service(
+    settings: AlertsSettings,
+    *,
+    channel: SmsChannel | None = None,
+    directory_transport: httpx.AsyncBaseTransport | None = None,
+    run: bool = True,
+) -> Service:
+    """The worker's resources, opened and closed with the app; `run=False` leaves driving it to a test."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sms = channel or sms_channel(settings)
+        http = httpx.AsyncClient(
+            base_url=settings.directory_base,
+            transport=directory_transport,
+            headers={"Authorization": f"Bearer {settings.admin_token}"},
+            timeout=settings.directory_timeout_seconds,
+        )
+        worker = Worker(
+            db=app.state.db, clock=app.state.clock, channel=sms, directory=DirectoryClient(http), settings=settings
+        )
+        app.state.worker = worker
+        task = None
+        if run:
+            task = asyncio.create_task(worker.run_forever(libpq_url(app.state.db.url)), name="alerts-worker")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await http.aclose()
+            await sms.close()
+
+    return Service("worker", lifespan=lifespan)

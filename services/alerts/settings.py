@@ -1,0 +1,32 @@
+"""The alerts service's settings: Twilio, the directory it asks, and its timings."""
+
+from __future__ import annotations
+
+from pydantic import AnyHttpUrl, Field
+
+from shared.settings import Settings
+
+
+class AlertsSettings(Settings):
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # An alert that could not be delivered within this time is stale: Twilio drops it (ValidityPeriod).
+    sms_validity_seconds: int = Field(default=900, ge=1, le=36_000)
+    # Where the directory service answers; None: this process's own port (one-process mode).
+    directory_url: AnyHttpUrl | None = None
+    directory_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    link_ttl_hours: int = Field(default=24, ge=1, le=24 * 14)
+    worker_concurrency: int = Field(default=8, ge=1, le=64)
+    # The worker wakes on NOTIFY; this bounds how long it can miss one (a dropped connection, a timer).
+    worker_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    @property
+    def directory_base(self) -> str:
+        return str(self.directory_url or f"http://127.0.0.1:{self.port}").rstrip("/")

@@ -1,0 +1,1 @@
+"""Directory: agencies, areas, advocates and who is on call."""

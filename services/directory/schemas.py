@@ -1,0 +1,134 @@
+"""The directory's API shapes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.phones import E164
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+StartTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+EndTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+
+def known_timezone(name: str) -> str:
+    if name not in available_timezones():
+        raise ValueError("must be an IANA time zone such as America/Chicago")
+    return name
+
+
+def upper_keys(code_map: dict[str, str]) -> dict[str, str]:
+    return {" ".join(k.upper().split()): v.upper() for k, v in code_map.items()}
+
+
+CodeMap = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], str], AfterValidator(upper_keys)
+]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgencyIn(In):
+    name: Name
+    hotline: E164 = Field(description="The program's 24/7 hotline, alerted when nobody else can be reached.")
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
+    code_map: CodeMap | None = Field(
+        default=None, max_length=500, description="Agency type codes to APCO codes; default: the DV codes."
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="Set the webhook secret (whsec_...); omitted, a new agency gets a fresh one."
+    )
+
+
+class AgencyOut(BaseModel):
+    slug: str
+    name: str
+    hotline: str
+    timezone: str
+    code_map: dict[str, str]
+    webhook_secret: str | None = Field(default=None, description="Shown once: when created or set.")
+
+
+class AreaIn(In):
+    name: Name
+
+
+class AreaOut(BaseModel):
+    code: str
+    name: str
+
+
+class AdvocateIn(In):
+    name: Name
+    phone: E164
+    languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1, max_length=20)
+    areas: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(max_length=200)
+    active: bool = True
+
+
+class AdvocateOut(BaseModel):
+    key: str
+    name: str
+    phone: str
+    languages: list[str]
+    areas: list[str]
+    active: bool
+
+
+class ShiftIn(In):
+    advocate: Key
+    role: Literal["primary", "backup"]
+    day: Day
+    start: StartTime = "00:00"
+    end: EndTime = Field(default="24:00", description="At or before start: the shift ends the next day.")
+
+    @property
+    def start_minute(self) -> int:
+        return DAYS.index(self.day) * 1440 + minutes(self.start)
+
+    @property
+    def minutes(self) -> int:
+        length = (minutes(self.end) - minutes(self.start)) % 1440
+        return length or 1440
+
+
+class ScheduleIn(In):
+    shifts: list[ShiftIn] = Field(max_length=2000)
+
+
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def minutes(hour_minute: str) -> int:
+    hours, mins = re.split(":", hour_minute)
+    return int(hours) * 60 + int(mins)
+
+
+class OnCall(BaseModel):
+    advocate_id: int
+    key: str
+    name: str
+    phone: str
+    role: Literal["primary", "backup"]
+    languages: list[str]
+    language_match: bool | None = Field(description="Whether the advocate speaks the language asked for, if any.")
+    reason: str
+
+
+class OnCallOut(BaseModel):
+    agency: str
+    area: str | None
+    at: AwareDatetime | datetime
+    language: str | None
+    chain: list[OnCall] = Field(description="Whom to alert, in order: primaries, then backups; speakers first.")
+    hotline: str

@@ -1,0 +1,113 @@
+"""Keeping the directory: agencies, areas, advocates, schedules. Functions flush; the caller commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.directory.models import Advocate, Area, Shift
+from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ScheduleIn
+from shared import webhooks
+from shared.apco import DEFAULT_CODE_MAP
+from shared.problems import Invalid, NotFound
+from shared.tables import Agency
+
+
+async def get_agency(session: AsyncSession, slug: str) -> Agency:
+    agency = await session.scalar(select(Agency).where(Agency.slug == slug))
+    if agency is None:
+        raise NotFound(f"No agency {slug!r}.")
+    return agency
+
+
+async def put_agency(session: AsyncSession, slug: str, spec: AgencyIn, *, now: datetime) -> tuple[Agency, str | None]:
+    """Create or update an agency. Returns the webhook secret when it was created or set, else None."""
+    if spec.webhook_secret is not None and not webhooks.is_valid_secret(spec.webhook_secret):
+        raise Invalid("webhook_secret must be a Standard Webhooks secret: whsec_ and base64.")
+    agency = await session.scalar(select(Agency).where(Agency.slug == slug).with_for_update())
+    new_secret = spec.webhook_secret
+    if agency is None:
+        new_secret = new_secret or webhooks.new_secret()
+        agency = Agency(slug=slug, webhook_secret=new_secret, code_map=dict(DEFAULT_CODE_MAP), created_at=now)
+        session.add(agency)
+    elif new_secret:
+        agency.webhook_secret = new_secret
+    agency.name, agency.hotline, agency.timezone = spec.name, spec.hotline, spec.timezone
+    if spec.code_map is not None:
+        agency.code_map = spec.code_map
+    await session.flush()
+    return agency, new_secret
+
+
+async def put_area(session: AsyncSession, agency: Agency, code: str, spec: AreaIn) -> Area:
+    area = await session.scalar(select(Area).where(Area.agency_id == agency.id, Area.code == code))
+    if area is None:
+        area = Area(agency_id=agency.id, code=code, name=spec.name)
+        session.add(area)
+    area.name = spec.name
+    await session.flush()
+    return area
+
+
+async def put_advocate(session: AsyncSession, agency: Agency, key: str, spec: AdvocateIn, *, now: datetime) -> Advocate:
+    areas = list(await session.scalars(select(Area).where(Area.agency_id == agency.id, Area.code.in_(spec.areas))))
+    if missing := sorted(set(spec.areas) - {a.code for a in areas}):
+        raise Invalid(f"Unknown area(s): {', '.join(missing)}.")
+    advocate = await session.scalar(
+        select(Advocate)
+        .where(Advocate.agency_id == agency.id, Advocate.key == key)
+        .options(selectinload(Advocate.areas))
+    )
+    if advocate is None:
+        advocate = Advocate(agency_id=agency.id, key=key, created_at=now, areas=[])
+        session.add(advocate)
+    advocate.name, advocate.phone, advocate.languages, advocate.active = (
+        spec.name,
+        spec.phone,
+        spec.languages,
+        spec.active,
+    )
+    advocate.areas = areas
+    await session.flush()
+    return advocate
+
+
+async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: ScheduleIn) -> list[Shift]:
+    """Replace the area's weekly schedule as a whole."""
+    keys = {s.advocate for s in spec.shifts}
+    advocates = {
+        a.key: a
+        for a in await session.scalars(
+            select(Advocate)
+            .where(Advocate.agency_id == agency.id, Advocate.key.in_(keys))
+            .options(selectinload(Advocate.areas))
+        )
+    }
+    if missing := sorted(keys - advocates.keys()):
+        raise Invalid(f"Unknown advocate(s): {', '.join(missing)}.")
+    if outside := sorted(k for k, a in advocates.items() if area.id not in {x.id for x in a.areas}):
+        raise Invalid(f"Advocate(s) not covering area {area.code}: {', '.join(outside)}.")
+    await session.execute(delete(Shift).where(Shift.area_id == area.id))
+    shifts = [
+        Shift(
+            area_id=area.id,
+            advocate_id=advocates[s.advocate].id,
+            role=s.role,
+            start_minute=s.start_minute,
+            minutes=s.minutes,
+        )
+        for s in spec.shifts
+    ]
+    session.add_all(shifts)
+    await session.flush()
+    return shifts
+
+
+async def get_area(session: AsyncSession, agency: Agency, code: str) -> Area:
+    area = await session.scalar(select(Area).where(Area.agency_id == agency.id, Area.code == code))
+    if area is None:
+        raise NotFound(f"No area {code!r} in agency {agency.slug!r}.")
+    return area

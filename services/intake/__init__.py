@@ -1,0 +1,1 @@
+"""Intake: receives CAD events, triages them and queues callouts; serves incident timelines."""

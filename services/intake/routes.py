@@ -1,0 +1,102 @@
+"""Intake's HTTP surface: the signed CAD webhook, and incident timelines for supervisors."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from services.intake.schemas import CadEvent, EventReceipt, TimelineEntryOut, TimelineOut
+from services.intake.service import receive_event
+from shared import webhooks
+from shared.auth import PrincipalDep
+from shared.db import SessionDep
+from shared.problems import Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType, validation_errors
+from shared.tables import Agency, Incident, TimelineEntry
+
+MAX_BODY_BYTES = 256 * 1024
+
+router = APIRouter(tags=["intake"])
+
+
+async def read_bounded_body(request: Request) -> bytes:
+    """Read at most MAX_BODY_BYTES, refusing early on a declared or streamed excess."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body may be at most {MAX_BODY_BYTES} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The body may be at most {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/cad/{agency}/events",
+    status_code=202,
+    response_model=EventReceipt,
+    summary="Receive a CAD event (schema v1), signed with Standard Webhooks",
+    responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+)
+async def post_event(
+    agency: str,
+    request: Request,
+    session: SessionDep,
+    webhook_id: Annotated[str | None, Header(max_length=128)] = None,
+) -> EventReceipt:
+    body = await read_bounded_body(request)
+    known = await session.scalar(select(Agency).where(Agency.slug == agency))
+    webhooks.verify(known.webhook_secret if known else None, body, request.headers)
+    assert known is not None and webhook_id is not None  # verify() refuses unknown agencies and missing ids
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise UnsupportedMediaType("Events are JSON: send Content-Type: application/json.")
+    try:
+        event = CadEvent.model_validate_json(body)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors())
+        fields = ", ".join(sorted({e["field"] or "body" for e in errors}))
+        raise Invalid(f"Invalid field(s): {fields}", errors=errors) from None
+    return await receive_event(
+        session,
+        agency=known,
+        webhook_id=webhook_id,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        event=event,
+        now=request.app.state.clock.now(),
+    )
+
+
+@router.get(
+    "/v1/incidents/{ref}/timeline",
+    response_model=TimelineOut,
+    summary="Every stage of an incident's handoff, in order (admin, or a supervisor of its agency)",
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def get_timeline(ref: str, session: SessionDep, principal: PrincipalDep) -> TimelineOut:
+    row = (
+        await session.execute(
+            select(Incident, Agency.slug).join(Agency, Agency.id == Incident.agency_id).where(Incident.ref == ref)
+        )
+    ).first()
+    # A supervisor of another agency learns no more than from a reference that does not exist.
+    if row is None or not principal.may_see_agency(row.Incident.agency_id):
+        raise NotFound("No such incident.")
+    incident, slug = row
+    entries = await session.scalars(
+        select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.id)
+    )
+    return TimelineOut(
+        incident_ref=incident.ref,
+        agency=slug,
+        status=incident.status,
+        tier=incident.tier,
+        entries=[
+            TimelineEntryOut(stage=e.stage, observed_at=e.observed_at, source_at=e.source_at, data=e.data)
+            for e in entries
+        ],
+    )

@@ -1,0 +1,116 @@
+"""The CAD event, schema v1 (PRODUCT.md): strict, bounded, and nothing unknown accepted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+# BCP 47: a primary subtag and optional subtags ("es", "zh-Hant", "pt-BR").
+Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+Answer = Literal["yes", "no", "not_answered"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventStatus(StrEnum):
+    new = "new"
+    updated = "updated"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class Location(Strict):
+    address: Text | None = None
+    unit: Short | None = None
+    city: Short | None = None
+    state: Short | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=16)] | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class SafeContact(Strict):
+    phone: Annotated[str, StringConstraints(max_length=32)] | None = None
+    window: Text | None = None
+    notes: Text | None = None
+
+
+class Person(Strict):
+    role: Literal["victim", "suspect", "caller", "other"]
+    language: Language | None = None
+    interpreter_needed: bool | None = None
+    consents_to_contact: bool | None = None
+    safe_contact: SafeContact | None = None
+
+
+class Screen(Strict):
+    instrument: Short
+    version: Short | None = None
+    answers: dict[Annotated[str, StringConstraints(pattern=r"^q([1-9]|1[01])$")], Answer] = Field(default_factory=dict)
+    officer_belief: bool | None = None
+    level: Short | None = None
+
+
+class UnitStatus(Strict):
+    unit: Short
+    kind: Short | None = None
+    status: Short
+    at: AwareDatetime | None = None
+
+
+class CadEvent(Strict):
+    incident_id: Short
+    status: EventStatus
+    occurred_at: AwareDatetime
+    type_code: Short
+    type_text: Text | None = None
+    priority: Short | None = None
+    area: Short | None = None
+    location: Location | None = None
+    persons: list[Person] = Field(default_factory=list, max_length=50)
+    screen: Screen | None = None
+    cautions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,32}$")]] = Field(
+        default_factory=list, max_length=50
+    )
+    advocate_requested: Literal["on_scene", "phone"] | None = None
+    units: list[UnitStatus] = Field(default_factory=list, max_length=100)
+
+    @property
+    def victim(self) -> Person | None:
+        return next((p for p in self.persons if p.role == "victim"), None)
+
+
+class EventReceipt(BaseModel):
+    """What intake answers with 202: the incident and what Callout did about it."""
+
+    incident_ref: str
+    status: str
+    dv: bool
+    tier: str
+    reasons: list[str]
+    callout: dict[str, Any] | None = Field(
+        default=None, description="The callout queued by this event: its code and tier, or none."
+    )
+    received_at: datetime
+
+
+class TimelineEntryOut(BaseModel):
+    stage: str
+    observed_at: datetime
+    source_at: datetime | None
+    data: dict[str, Any]
+
+
+class TimelineOut(BaseModel):
+    incident_ref: str
+    agency: str
+    status: str
+    tier: str
+    entries: list[TimelineEntryOut]

@@ -1,0 +1,1 @@
+"""Infrastructure common to every Callout service; imports no service."""

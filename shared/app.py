@@ -1,0 +1,88 @@
+"""The app factory every service shares: database, problems, request logging and health checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.clock import Clock, SystemClock
+from shared.db import Database, head_revision
+from shared.logging import RequestContextMiddleware
+from shared.problems import install_problem_handlers, problem_response
+from shared.settings import Settings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Service:
+    """What one service brings to an app: its routes and the resources its lifespan opens."""
+
+    name: str
+    routers: Sequence[APIRouter] = ()
+    lifespan: Lifespan | None = None
+    tags: Sequence[dict[str, str]] = field(default_factory=list)
+
+
+def create_app(
+    settings: Settings, services: Sequence[Service], *, clock: Clock | None = None, database_url: str | None = None
+) -> FastAPI:
+    """Build one app from one or more services; the lifespan owns the engine and every service resource."""
+    url = database_url or settings.database_url
+    if url is None:
+        raise ValueError("a database URL is required (the CLI starts the embedded PostgreSQL when none is set)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database.connect(url)
+        try:
+            async with AsyncExitStack() as stack:
+                for service in services:
+                    if service.lifespan is not None:
+                        await stack.enter_async_context(service.lifespan(app))
+                yield
+        finally:
+            await app.state.db.close()
+
+    app = FastAPI(
+        title="Callout" if len(services) > 1 else f"Callout {services[0].name}",
+        version="1",
+        lifespan=lifespan,
+        openapi_tags=[tag for service in services for tag in service.tags],
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.expected_revision = head_revision()
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router())
+    for service in services:
+        for router in service.routers:
+            app.include_router(router)
+    return app
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The database is reachable and its schema is current")
+    async def readyz(request: Request) -> JSONResponse:
+        expected = request.app.state.expected_revision
+        try:
+            current = await request.app.state.db.schema_revision()
+        except (SQLAlchemyError, OSError) as exc:
+            return problem_response(503, "Not ready", f"database unreachable ({type(exc).__name__})")
+        if current != expected:
+            return problem_response(503, "Not ready", f"schema at {current}, expected {expected}")
+        return JSONResponse({"status": "ready", "schema": current})
+
+    return router

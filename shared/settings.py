@@ -1,0 +1,47 @@
+"""Configuration from the environment (prefix CALLOUT_), one class per service on this base."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - refused outside development, see below
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLOUT_", extra="ignore")
+
+    environment: Environment = Environment.development
+    # None means: start the embedded PostgreSQL whose data lives in `data_dir`.
+    database_url: str | None = None
+    data_dir: Path = Path(".callout")
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_token: str = DEVELOPMENT_ADMIN_TOKEN
+    # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
+    public_url: AnyHttpUrl | None = None
+    log_json: bool | None = None  # None: JSON in production, console in development
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment is Environment.production:
+            if self.admin_token == DEVELOPMENT_ADMIN_TOKEN or len(self.admin_token) < 24:
+                raise ValueError("CALLOUT_ADMIN_TOKEN must be set to a secret of 24+ characters in production")
+            if self.database_url is None:
+                raise ValueError("CALLOUT_DATABASE_URL is required in production")
+        return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.environment is Environment.production if self.log_json is None else self.log_json
+
+    def public_link(self, path: str) -> str:
+        base = str(self.public_url) if self.public_url else f"http://localhost:{self.port}"
+        return base.rstrip("/") + path

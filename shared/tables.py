@@ -1,0 +1,150 @@
+"""The tables more than one service touches: in one database, they are the contract between services.
+
+Directory writes agencies; intake reads them to verify and triage, writes incidents and queues callouts;
+alerts works the callouts; every service writes the incident's timeline.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base
+
+UTC_TIMESTAMP = TIMESTAMP(timezone=True)
+# No 0/O, 1/I/L: codes are read aloud and typed on phones.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CALLOUTS_CHANNEL = "callouts"  # NOTIFY channel that wakes the alerts worker
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class Tier(StrEnum):
+    immediate = "immediate"
+    priority = "priority"
+    follow_up = "follow_up"
+    none = "none"
+
+
+class Stage(StrEnum):
+    """The handoff, stage by stage (PRODUCT.md); every one is a timeline row."""
+
+    cad_received = "cad_received"
+    triaged = "triaged"
+    advocate_matched = "advocate_matched"
+    notification_sent = "notification_sent"
+    notification_delivered = "notification_delivered"
+    notification_failed = "notification_failed"
+    acknowledged = "acknowledged"
+    declined = "declined"
+    escalated = "escalated"
+    en_route = "en_route"
+    on_scene = "on_scene"
+    survivor_contacted = "survivor_contacted"
+    survivor_declined = "survivor_declined"
+    closed = "closed"
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    webhook_secret: Mapped[str] = mapped_column(String(200))
+    # The agency's own incident-type codes mapped to APCO codes ("10-16" -> "DVA"); keys are upper-cased.
+    code_map: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    hotline: Mapped[str] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("agency_id", "cad_incident_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    ref: Mapped[str] = mapped_column(String(16), unique=True, default=lambda: f"INC-{new_code(8)}")
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    cad_incident_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    type_code: Mapped[str] = mapped_column(String(64))
+    apco_code: Mapped[str | None] = mapped_column(String(16))
+    tier: Mapped[Tier] = mapped_column(String(16))
+    area: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(35))
+    interpreter_needed: Mapped[bool] = mapped_column(default=False)
+    # Personal data (location, persons, screen answers) of the latest event; never logged, never texted.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class CalloutStatus(StrEnum):
+    pending = "pending"  # waiting for the worker to find whom to alert
+    alerting = "alerting"  # notifications are out; waiting for a human
+    cancelled = "cancelled"  # CAD closed or cancelled the call before anyone was alerted
+    unheard = "unheard"  # every recipient, the hotline included, failed: supervisors must act
+
+
+class Callout(Base):
+    """The durable work intake hands to alerts: one row, committed with the event that caused it."""
+
+    __tablename__ = "callouts"
+    __table_args__ = (Index("ix_callouts_due", "due_at", postgresql_where=text("status = 'pending'")),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    code: Mapped[str] = mapped_column(String(8), default=lambda: new_code(4))
+    tier: Mapped[Tier] = mapped_column(String(16))
+    area: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(35))
+    status: Mapped[CalloutStatus] = mapped_column(String(16), default=CalloutStatus.pending)
+    due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    # Who may be alerted, in order, as the directory answered when the callout was routed.
+    chain: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    position: Mapped[int] = mapped_column(default=0)
+    routing_attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class TimelineEntry(Base):
+    """One stage of one incident. `data` holds reasons and ids, never personal data."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    stage: Mapped[Stage] = mapped_column(String(32))
+    observed_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    source_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+def record_stage(
+    session: AsyncSession,
+    incident_id: uuid.UUID,
+    stage: Stage,
+    at: datetime,
+    *,
+    source_at: datetime | None = None,
+    **data: Any,
+) -> None:
+    session.add(TimelineEntry(incident_id=incident_id, stage=stage, observed_at=at, source_at=source_at, data=data))
+
+
+async def wake_alerts(session: AsyncSession) -> None:
+    """Wake the alerts workers when this transaction commits (NOTIFY is delivered on commit only)."""
+    await session.execute(text(f"NOTIFY {CALLOUTS_CHANNEL}"))
