@@ -22,12 +22,22 @@ class Part(StrEnum):
     worker = "worker"
 
 
-def build(part: Part, settings: AlertsSettings, database_url: str, *, clock: Clock | None = None) -> FastAPI:
+def build(
+    part: Part,
+    settings: AlertsSettings,
+    database_url: str,
+    *,
+    clock: Clock | None = None,
+    run_worker: bool = True,
+    directory_transport: alerts.TransportFactory | None = None,
+) -> FastAPI:
+    """`run_worker=False` and a directory transport let tests drive the worker step by step, in-process."""
+    worker = alerts.worker_service(settings, run=run_worker, directory_transport=directory_transport)
     services = {
-        Part.all: [intake.service(), directory.service(), alerts.service(), alerts.worker_service(settings)],
+        Part.all: [intake.service(), directory.service(), alerts.service(), worker],
         Part.intake: [intake.service()],
         Part.directory: [directory.service()],
         Part.alerts: [alerts.service()],
-        Part.worker: [alerts.worker_service(settings)],
+        Part.worker: [worker],
     }[part]
     return create_app(settings, services, clock=clock, database_url=database_url)

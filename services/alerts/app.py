@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -20,6 +20,7 @@ from shared.app import Service
 from shared.db import libpq_url
 
 log = structlog.get_logger()
+TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
 
 def sms_channel(settings: AlertsSettings) -> SmsChannel:
@@ -42,18 +43,17 @@ def service() -> Service:
 def worker_service(
     settings: AlertsSettings,
     *,
-    channel: SmsChannel | None = None,
-    directory_transport: httpx.AsyncBaseTransport | None = None,
+    directory_transport: TransportFactory | None = None,
     run: bool = True,
 ) -> Service:
     """The worker's resources, opened and closed with the app; `run=False` leaves driving it to a test."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sms = channel or sms_channel(settings)
+        sms = sms_channel(settings)
         http = httpx.AsyncClient(
             base_url=settings.directory_base,
-            transport=directory_transport,
+            transport=directory_transport(app) if directory_transport else None,
             headers={"Authorization": f"Bearer {settings.admin_token}"},
             timeout=settings.directory_timeout_seconds,
         )

@@ -58,13 +58,14 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):
     """
 
     def __init__(self, api_base: str, timeout: float) -> None:
-        super().__init__(pool_connections=False, timeout=timeout)
+        super().__init__(timeout=timeout)
         self.base = urlsplit(api_base)
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         parts = urlsplit(url)
         moved = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, parts.fragment))
+        # The library passes timeout=None, which aiohttp reads as "wait forever".
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         return await super().request(method, moved, *args, **kwargs)
 
 

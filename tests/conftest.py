@@ -1,0 +1,128 @@
+"""Test fixtures: a fresh PostgreSQL database per run, a fake Twilio, a clock tests move, and the app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from callout import embedded
+from callout.compose import Part, build
+from services.alerts.settings import AlertsSettings
+from services.alerts.worker import Worker
+from shared.clock import FakeClock
+from shared.db import Base, libpq_url, migrate
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+
+ADMIN_TOKEN = "test-admin-token-of-enough-length"
+PUBLIC_URL = "https://callout.example.org"
+# A Monday at noon, UTC: inside every weekday shift the tests set up.
+MONDAY_NOON = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The PostgreSQL server: CALLOUT_TEST_DATABASE_URL when set (CI), otherwise an embedded one."""
+    return os.environ.get("CALLOUT_TEST_DATABASE_URL") or embedded.start(tmp_path_factory.mktemp("embedded"))
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this run, built by the migrations."""
+    name = f"callout_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts on empty tables (tests commit for real, so a rolled-back transaction won't do)."""
+    yield
+    if "database_url" in request.fixturenames:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        await _admin(request.getfixturevalue("database_url"), f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MONDAY_NOON)
+
+
+@pytest.fixture(scope="session")
+async def twilio_server() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def fake_twilio(twilio_server: FakeTwilio) -> Iterator[FakeTwilio]:
+    twilio_server.reset()
+    yield twilio_server
+    twilio_server.reset()
+
+
+@pytest.fixture
+def settings(fake_twilio: FakeTwilio) -> AlertsSettings:
+    return AlertsSettings(
+        admin_token=ADMIN_TOKEN,
+        public_url=PUBLIC_URL,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from=FROM,
+        twilio_api_base=fake_twilio.base_url,
+        twilio_timeout_seconds=0.5,
+        worker_concurrency=2,
+    )
+
+
+@pytest.fixture
+async def app(settings: AlertsSettings, database_url: str, clock: FakeClock, fake_twilio: FakeTwilio):  # type: ignore[no-untyped-def]
+    """The whole of Callout in one app, its worker driven by the test and its directory reached in-process."""
+    application = build(
+        Part.all,
+        settings,
+        database_url,
+        clock=clock,
+        run_worker=False,
+        directory_transport=lambda a: httpx.ASGITransport(app=a),
+    )
+    async with application.router.lifespan_context(application):
+        fake_twilio.callback_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application))
+        yield application
+        await fake_twilio.callback_client.aclose()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as http:
+        yield http
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def worker(app) -> Worker:  # type: ignore[no-untyped-def]
+    return app.state.worker  # type: ignore[no-any-return]
