@@ -1,192 +1,40 @@
-"""The `callout` command: serve the services, administer the program, and try it out."""
+"""The `callout` command. Subcommands load on use, so a client command (cad send, demo) starts quickly."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-import uuid
-from datetime import UTC, datetime
+import importlib
 
 import click
-import httpx
-import uvicorn
-from alembic import command as alembic_command
-from pydantic import ValidationError
 
-from callout import embedded
-
-# Importing the services (through compose) registers every model on Base.metadata, for `db revision`.
-from callout.compose import Part, build
-from callout.demo import run_demo
-from services.alerts.settings import AlertsSettings
-from services.directory import service as directory
-from services.directory.schemas import AgencyIn
-from shared import webhooks
-from shared.auth import Role, issue_token
-from shared.db import Base, Database, alembic_config, migrate
-from shared.logging import configure_logging
-from shared.settings import Settings
-from shared.tables import Agency
+COMMANDS = {
+    "serve": ("callout.server", "serve", "Migrate the database, then serve."),
+    "migrate": ("callout.server", "migrate_command", "Bring the database schema to the newest revision."),
+    "db": ("callout.server", "db", "For developers: the schema's migrations."),
+    "agency": ("callout.server", "agency", "Agencies: the dispatch centres that post events."),
+    "token": ("callout.server", "token", "Bearer tokens for supervisors and admins."),
+    "cad": ("callout.cad", "cad", "For CAD integrators: test your setup."),
+    "demo": ("callout.demo", "demo", "Load a demo program, play one DV call end to end, print its timeline."),
+}
 
 
-def load_settings() -> AlertsSettings:
-    try:
-        return AlertsSettings()
-    except ValidationError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+class LazyGroup(click.Group):
+    """Click's documented pattern for lazily loaded subcommands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in sorted(COMMANDS)])
 
 
-def database_url(settings: Settings) -> str:
-    return settings.database_url or embedded.start(settings.data_dir)
-
-
-def local_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.port}"
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Callout: a DV call posted by CAD reaches the on-call advocate's phone."""
-
-
-@main.command()
-@click.option(
-    "--service",
-    "part",
-    type=click.Choice([p.value for p in Part]),
-    default=Part.all.value,
-    help="Run one service alone (split deployments); default: everything in one process.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in containers).")
-@click.option("--port", type=int, default=None, help="Port (default CALLOUT_PORT, 8000).")
-def serve(part: str, host: str, port: int | None) -> None:
-    """Migrate the database, then serve."""
-    settings = load_settings()
-    configure_logging(json=settings.json_logs)
-    url = database_url(settings)
-    migrate(url)
-    app = build(Part(part), settings, url)
-    uvicorn.run(app, host=host, port=port or settings.port, log_config=None, access_log=False)
-
-
-@main.command("migrate")
-def migrate_command() -> None:
-    """Bring the database schema to the newest revision."""
-    migrate(database_url(load_settings()))
-    click.echo("schema is current")
-
-
-@main.group()
-def db() -> None:
-    """For developers: the schema's migrations."""
-
-
-@db.command()
-@click.option("-m", "--message", required=True)
-def revision(message: str) -> None:
-    """Write a new migration from the difference between the models and the database."""
-    config = alembic_config(database_url(load_settings()))
-    config.attributes["target_metadata"] = Base.metadata
-    alembic_command.revision(config, message=message, autogenerate=True)
-
-
-@main.group()
-def agency() -> None:
-    """Agencies: the dispatch centres that post events."""
-
-
-@agency.command("create")
-@click.argument("slug")
-@click.option("--name", required=True)
-@click.option("--hotline", required=True, help="The program's 24/7 hotline, E.164 (+15551234567).")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of its schedules.")
-def agency_create(slug: str, name: str, hotline: str, timezone: str) -> None:
-    """Create an agency and print its webhook secret, once."""
-    try:
-        spec = AgencyIn(name=name, hotline=hotline, timezone=timezone)
-    except ValidationError as exc:
-        raise click.ClickException("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
-
-    async def create(url: str) -> str:
-        database = Database.connect(url, pool_size=1)
-        try:
-            async with database.sessionmaker.begin() as session:
-                if await session.scalar(Agency.__table__.select().where(Agency.slug == slug)):
-                    raise click.ClickException(f"agency {slug!r} exists already")
-                _, secret = await directory.put_agency(session, slug, spec, now=datetime.now(UTC))
-                assert secret is not None
-                return secret
-        finally:
-            await database.close()
-
-    settings = load_settings()
-    url = database_url(settings)
-    migrate(url)
-    secret = asyncio.run(create(url))
-    click.echo(f"Agency {slug} created. Its webhook secret, shown only this once:\n{secret}")
-    click.echo(f"CAD posts to {settings.public_link(f'/v1/cad/{slug}/events')}")
-
-
-@main.group()
-def token() -> None:
-    """Bearer tokens for supervisors and admins."""
-
-
-@token.command("create")
-@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
-@click.option("--agency", "slug", help="The agency a supervisor oversees.")
-@click.option("--label", required=True, help="Whose token this is, for the audit.")
-def token_create(role: str, slug: str | None, label: str) -> None:
-    """Issue a token and print it, once; only its hash is kept."""
-    if (role == Role.supervisor) != (slug is not None):
-        raise click.ClickException("a supervisor token needs --agency; an admin token takes none")
-
-    async def create(url: str) -> str:
-        database = Database.connect(url, pool_size=1)
-        try:
-            async with database.sessionmaker.begin() as session:
-                agency_id = (await directory.get_agency(session, slug)).id if slug else None
-                return await issue_token(
-                    session, role=Role(role), label=label, agency_id=agency_id, now=datetime.now(UTC)
-                )
-        finally:
-            await database.close()
-
-    url = database_url(load_settings())
-    migrate(url)
-    click.echo(asyncio.run(create(url)))
-
-
-@main.group()
-def cad() -> None:
-    """For CAD integrators: test your setup."""
-
-
-@cad.command("send")
-@click.option("--agency", "slug", required=True)
-@click.option("--secret", required=True, envvar="CALLOUT_CAD_SECRET", help="The agency's whsec_ secret.")
-@click.option("--url", default=None, help="Callout's base URL (default: this machine, CALLOUT_PORT).")
-@click.option("--id", "message_id", default=None, help="webhook-id (default: a new one; reuse it to test idempotency).")
-@click.argument("file", type=click.File("rb"))
-def cad_send(slug: str, secret: str, url: str | None, message_id: str | None, file: click.File) -> None:
-    """Sign FILE.json with Standard Webhooks and post it as an event."""
-    body = file.read()  # type: ignore[attr-defined]
-    base = url or local_url(load_settings())
-    headers = webhooks.signed_headers(secret, message_id or f"msg_{uuid.uuid4().hex}", datetime.now(UTC), body)
-    try:
-        response = httpx.post(f"{base}/v1/cad/{slug}/events", content=body, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"could not reach {base}: {exc}") from None
-    click.echo(f"{response.status_code} {response.reason_phrase}")
-    click.echo(json.dumps(response.json(), indent=2))
-    if response.is_error:
-        sys.exit(1)
-
-
-@main.command()
-@click.option("--url", default=None, help="Callout's base URL (default: this machine, CALLOUT_PORT).")
-def demo(url: str | None) -> None:
-    """Load a demo program into the running Callout, play one DV call end to end, print its timeline."""
-    settings = load_settings()
-    asyncio.run(run_demo(url or local_url(settings), settings))

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import httpx
 
+from callout.config import load_settings, local_url
 from shared import webhooks
 from shared.settings import Settings
 
@@ -107,3 +108,11 @@ async def run_demo(base_url: str, settings: Settings) -> None:
         receipt = response.json()
         click.echo(f"\nCAD event accepted: incident {receipt['incident_ref']}, tier {receipt['tier']}.")
         print_timeline(await wait_for_stage(http, receipt["incident_ref"], "notification_sent"))
+
+
+@click.command()
+@click.option("--url", default=None, help="Callout's base URL (default: this machine, CALLOUT_PORT).")
+def demo(url: str | None) -> None:
+    """Load a demo program into the running Callout, play one DV call end to end, print its timeline."""
+    settings = load_settings()
+    asyncio.run(run_demo(url or local_url(settings), settings))

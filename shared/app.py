@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.clock import Clock, SystemClock
 from shared.db import Database, head_revision
 from shared.logging import RequestContextMiddleware
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import Problem, invalid_payload
 from shared.settings import Settings
 
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger()
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -86,3 +92,34 @@ def health_router() -> APIRouter:
         return JSONResponse({"status": "ready", "schema": current})
 
     return router
+
+
+def problem_response(
+    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None, **extensions: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.title, exc.detail, headers, **exc.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await _problem(request, invalid_payload(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), None, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # The details go to the log (without payloads); the client learns only that we failed.
+        log.exception("request.unhandled_error", error_type=type(exc).__name__)
+        return problem_response(500, "Internal server error", None)

@@ -1,17 +1,9 @@
-"""Domain errors carrying their HTTP status, rendered as RFC 9457 problem details."""
+"""Domain errors carrying their HTTP status; shared/app.py renders them as RFC 9457 problem details."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
-
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-PROBLEM_JSON = "application/problem+json"
-log = structlog.get_logger()
 
 
 class Problem(Exception):
@@ -55,42 +47,11 @@ class Invalid(Problem):
     status, title = 422, "Invalid request"
 
 
-def problem_response(
-    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None, **extensions: Any
-) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extensions)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-def validation_errors(errors: Any) -> list[dict[str, Any]]:
-    """Name each offending field by its path; never echo the rejected value (it may be personal data)."""
-    return [
+def invalid_payload(errors: Iterable[Any]) -> Invalid:
+    """A 422 naming each offending field by its path, never echoing the rejected value (it may be personal)."""
+    fields = [
         {"field": ".".join(str(part) for part in error["loc"] if part != "body"), "message": error["msg"]}
         for error in errors
     ]
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.title, exc.detail, headers, **exc.extensions)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc.errors())
-        fields = ", ".join(sorted({e["field"] or "body" for e in errors}))
-        return problem_response(422, "Invalid request", f"Invalid field(s): {fields}", errors=errors)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), None, exc.headers)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # The details go to the log (without payloads); the client learns only that we failed.
-        log.exception("request.unhandled_error", error_type=type(exc).__name__)
-        return problem_response(500, "Internal server error", None)
+    names = ", ".join(sorted({f["field"] or "body" for f in fields}))
+    return Invalid(f"Invalid field(s): {names}", errors=fields)

@@ -14,7 +14,7 @@ from services.intake.service import receive_event
 from shared import webhooks
 from shared.auth import PrincipalDep
 from shared.db import SessionDep
-from shared.problems import Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType, validation_errors
+from shared.problems import NotFound, PayloadTooLarge, UnsupportedMediaType, invalid_payload
 from shared.tables import Agency, Incident, TimelineEntry
 
 MAX_BODY_BYTES = 256 * 1024
@@ -58,9 +58,7 @@ async def post_event(
     try:
         event = CadEvent.model_validate_json(body)
     except ValidationError as exc:
-        errors = validation_errors(exc.errors())
-        fields = ", ".join(sorted({e["field"] or "body" for e in errors}))
-        raise Invalid(f"Invalid field(s): {fields}", errors=errors) from None
+        raise invalid_payload(exc.errors()) from None
     return await receive_event(
         session,
         agency=known,

@@ -1,0 +1,134 @@
+"""Commands that run or administer Callout itself: serve, migrate, agencies, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import click
+import uvicorn
+from alembic import command as alembic_command
+from pydantic import ValidationError
+
+from callout import embedded
+from callout.compose import Part, build  # importing the services registers every model on Base.metadata
+from callout.config import load_settings
+from services.directory import service as directory
+from services.directory.schemas import AgencyIn
+from shared.auth import Role, issue_token
+from shared.db import Base, Database, alembic_config, migrate
+from shared.logging import configure_logging
+from shared.settings import Settings
+from shared.tables import Agency
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or embedded.start(settings.data_dir)
+
+
+@click.command()
+@click.option(
+    "--service",
+    "part",
+    type=click.Choice([p.value for p in Part]),
+    default=Part.all.value,
+    help="Run one service alone (split deployments); default: everything in one process.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in containers).")
+@click.option("--port", type=int, default=None, help="Port (default CALLOUT_PORT, 8000).")
+def serve(part: str, host: str, port: int | None) -> None:
+    """Migrate the database, then serve."""
+    settings = load_settings()
+    configure_logging(json=settings.json_logs)
+    url = database_url(settings)
+    migrate(url)
+    app = build(Part(part), settings, url)
+    uvicorn.run(app, host=host, port=port or settings.port, log_config=None, access_log=False)
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema to the newest revision."""
+    migrate(database_url(load_settings()))
+    click.echo("schema is current")
+
+
+@click.group()
+def db() -> None:
+    """For developers: the schema's migrations."""
+
+
+@db.command()
+@click.option("-m", "--message", required=True)
+def revision(message: str) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    config = alembic_config(database_url(load_settings()))
+    config.attributes["target_metadata"] = Base.metadata
+    alembic_command.revision(config, message=message, autogenerate=True)
+
+
+@click.group()
+def agency() -> None:
+    """Agencies: the dispatch centres that post events."""
+
+
+@agency.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--hotline", required=True, help="The program's 24/7 hotline, E.164 (+15551234567).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of its schedules.")
+def agency_create(slug: str, name: str, hotline: str, timezone: str) -> None:
+    """Create an agency and print its webhook secret, once."""
+    try:
+        spec = AgencyIn(name=name, hotline=hotline, timezone=timezone)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+
+    async def create(url: str) -> str:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker.begin() as session:
+                if await session.scalar(Agency.__table__.select().where(Agency.slug == slug)):
+                    raise click.ClickException(f"agency {slug!r} exists already")
+                _, secret = await directory.put_agency(session, slug, spec, now=datetime.now(UTC))
+                assert secret is not None
+                return secret
+        finally:
+            await database.close()
+
+    settings = load_settings()
+    url = database_url(settings)
+    migrate(url)
+    secret = asyncio.run(create(url))
+    click.echo(f"Agency {slug} created. Its webhook secret, shown only this once:\n{secret}")
+    click.echo(f"CAD posts to {settings.public_link(f'/v1/cad/{slug}/events')}")
+
+
+@click.group()
+def token() -> None:
+    """Bearer tokens for supervisors and admins."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--agency", "slug", help="The agency a supervisor oversees.")
+@click.option("--label", required=True, help="Whose token this is, for the audit.")
+def token_create(role: str, slug: str | None, label: str) -> None:
+    """Issue a token and print it, once; only its hash is kept."""
+    if (role == Role.supervisor) != (slug is not None):
+        raise click.ClickException("a supervisor token needs --agency; an admin token takes none")
+
+    async def create(url: str) -> str:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker.begin() as session:
+                agency_id = (await directory.get_agency(session, slug)).id if slug else None
+                return await issue_token(
+                    session, role=Role(role), label=label, agency_id=agency_id, now=datetime.now(UTC)
+                )
+        finally:
+            await database.close()
+
+    url = database_url(load_settings())
+    migrate(url)
+    click.echo(asyncio.run(create(url)))

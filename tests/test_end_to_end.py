@@ -1,0 +1,157 @@
+"""Callout as a new user runs it: `callout serve` in one process, `callout demo` and `callout cad send` in
+others, the texts arriving at a fake Twilio over real HTTP — and not one line of personal data in the logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.factories import PHONES, SECRET, dv_event, signed
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+
+CALLOUT = str(Path(sys.executable).with_name("callout"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self.started = asyncio.Event()
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            line = raw.decode()
+            self.lines.append(line)
+            if "Application startup complete" in line:
+                self.started.set()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+        await self.process.wait()
+        await self.reader
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture
+async def env(database_url: str, fake_twilio: FakeTwilio) -> dict[str, str]:
+    port = free_port()
+    return {
+        **os.environ,
+        "CALLOUT_ENVIRONMENT": "production",
+        "CALLOUT_DATABASE_URL": database_url,
+        "CALLOUT_PORT": str(port),
+        "CALLOUT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CALLOUT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CALLOUT_TWILIO_FROM": FROM,
+        "CALLOUT_TWILIO_API_BASE": fake_twilio.base_url,
+        "CALLOUT_DEMO_SECRET": SECRET,
+    }
+
+
+@pytest.fixture
+async def server(env: dict[str, str]) -> AsyncIterator[Server]:
+    process = await asyncio.create_subprocess_exec(
+        CALLOUT, "serve", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    server = Server(process)
+    try:
+        async with asyncio.timeout(30):
+            await server.started.wait()
+        yield server
+    finally:
+        await server.stop()
+
+
+async def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        CALLOUT, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_demo_then_a_cad_event_of_our_own_reach_the_advocates_phone(
+    server: Server, env: dict[str, str], fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{env['CALLOUT_PORT']}"
+    async with httpx.AsyncClient(base_url=base) as http:
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+    code, output = await run(env, "demo")
+    assert code == 0, output
+    assert "notification_sent" in output
+    [demo_sms] = await fake_twilio.wait_for_messages(1)
+    assert demo_sms.to == PHONES["luis"]  # the demo victim speaks Spanish
+
+    event = dv_event(type_code="DVA")
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event))
+    started = time.perf_counter()
+    code, output = await run(env, "cad", "send", "--agency", "demo", "--secret", SECRET, str(event_file))
+    messages = await fake_twilio.wait_for_messages(2)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+
+    assert code == 0, output
+    assert output.startswith("202 Accepted")
+    assert messages[1].to == PHONES["luis"]
+    print(f"\ncad send -> SMS at the fake Twilio: {elapsed_ms:.0f} ms (including the CLI's start-up)")
+
+    # And straight from a CAD's POST to the text leaving for Twilio, without the CLI's start-up:
+    body = json.dumps(dv_event()).encode()
+    async with httpx.AsyncClient(base_url=base) as http:
+        started = time.perf_counter()
+        response = await http.post("/v1/cad/demo/events", content=body, headers=signed(body))
+        await fake_twilio.wait_for_messages(3)
+    print(f"POST -> SMS at the fake Twilio: {(time.perf_counter() - started) * 1000:.0f} ms")
+    assert response.status_code == 202
+
+    # Delivery reports come back over HTTP, signed, and land in the timeline.
+    async with httpx.AsyncClient() as callbacks:
+        fake_twilio.callback_client = callbacks
+        assert (await fake_twilio.send_status(messages[1], "delivered")).status_code == 204
+
+    await server.stop()  # so that every line it would log is in
+    personal = [
+        "1234 Ziggurat Lane",
+        "Ziggurat",
+        "62704",
+        "+12025557777",
+        "7777",
+        "Quetzal",
+        "weekday mornings",
+        "100 Example St",
+        "+12025550199",
+        SECRET,
+        ADMIN_TOKEN,
+        AUTH_TOKEN,
+    ]
+    leaks = [p for p in personal if p in server.log]
+    assert leaks == [], f"personal data or secrets in the logs: {leaks}"
+    assert all(line.startswith("{") for line in server.lines), "production logs are JSON, one object a line"
+    assert any('"event": "sms.sent"' in line for line in server.lines)
