@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +95,7 @@ def health_router() -> APIRouter:
 
 
 def problem_response(
-    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None, **extensions: Any
+    status: int, title: str, detail: str | None, headers: Mapping[str, str] | None = None, **extensions: Any
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:

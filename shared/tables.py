@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
 
@@ -115,9 +115,10 @@ class Callout(Base):
     # Who may be alerted, in order, as the directory answered when the callout was routed.
     chain: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     position: Mapped[int] = mapped_column(default=0)
-    routing_attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # times a worker took it up to route it
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    agency: Mapped[Agency] = relationship(lazy="raise")
 
 
 class TimelineEntry(Base):

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import itertools
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ class Message:
     body: str
     form: dict[str, str]
     status: str = "queued"
+    received_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

@@ -51,7 +51,7 @@ class ConsoleSms:
         return None
 
 
-class _RedirectingHttpClient(AsyncTwilioHttpClient):
+class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
     """Sends Twilio's requests to another host (a fake, staging), keeping path and query; owns the timeout.
 
     The library's own retries stay off: a re-POSTed create can text twice. Our worker owns the retry policy.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Header, Path, Request
@@ -51,7 +51,7 @@ async def sms_status(
     if notification is None or notification.status in (NotificationStatus.delivered, NotificationStatus.failed):
         return Response(status_code=204)  # unknown, duplicate or out of order: nothing to change
     now = request.app.state.clock.now()
-    common = {"channel": "sms", "role": notification.role, "advocate_id": notification.advocate_id}
+    common: dict[str, Any] = {"channel": "sms", "role": notification.role, "advocate_id": notification.advocate_id}
     if status in DELIVERED:
         notification.status, notification.updated_at = NotificationStatus.delivered, now
         record_stage(session, notification.incident_id, Stage.notification_delivered, now, **common)

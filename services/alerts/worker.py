@@ -1,9 +1,11 @@
 """The alerts worker: routes each queued callout to whoever is on call and sends the texts, durably.
 
-All state is in PostgreSQL. Work is claimed with FOR UPDATE SKIP LOCKED, so any number of workers share it and
-none acts twice; a row stays locked while its text is handed to the provider, so a worker that dies mid-send
-leaves the row pending for another (a duplicate text beats a missed callout). NOTIFY wakes the workers; a poll
-bounds how long a missed wake-up or a retry timer can wait.
+All state is in PostgreSQL, and the work is leased rather than held: a worker claims the oldest due row with
+FOR UPDATE SKIP LOCKED, moves its due time past a lease and counts the attempt, and commits — so no connection is
+held while the directory or Twilio answers. It then records the outcome only if the row is still its own (same
+attempt, still pending). A worker that dies mid-way leaves a row that falls due again when the lease runs out,
+and another worker takes it up: a duplicate text beats a missed callout. NOTIFY wakes the workers; a poll
+bounds how long a missed wake-up or a timer can wait.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from services.alerts.channels import SendFailed, SmsChannel
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable
@@ -28,12 +31,15 @@ from services.alerts.models import Notification, NotificationStatus
 from services.alerts.settings import AlertsSettings
 from shared.clock import Clock
 from shared.db import Database
-from shared.tables import CALLOUTS_CHANNEL, Agency, Callout, CalloutStatus, Stage, record_stage
+from shared.tables import CALLOUTS_CHANNEL, Callout, CalloutStatus, Stage, record_stage, wake_alerts
 
 log = structlog.get_logger()
 
 MAX_SEND_ATTEMPTS = 4
 MAX_ROUTING_ATTEMPTS = 3
+# Longer than any directory or provider call may take (their timeouts are at most 30 s and 60 s).
+LEASE = timedelta(seconds=90)
+Work = TypeVar("Work", Callout, Notification)
 
 
 def backoff(attempt: int) -> timedelta:
@@ -56,10 +62,11 @@ class Worker:
         self.wake = asyncio.Event()
 
     async def run_once(self) -> int:
-        """Act on everything due now; returns how many items were acted on."""
-        routed = await self._drain(self._route_next)
-        sent = await self._drain(self._send_next)
-        return routed + sent
+        """Act on everything due now, including what that work makes due; returns how many items were acted on."""
+        total = 0
+        while done := sum(await asyncio.gather(self._drain(self._route_next), self._drain(self._send_next))):
+            total += done
+        return total
 
     async def _drain(self, step: Callable[[], Awaitable[bool]]) -> int:
         async def lane() -> int:
@@ -70,37 +77,56 @@ class Worker:
 
         return sum(await asyncio.gather(*(lane() for _ in range(self.settings.worker_concurrency))))
 
-    async def _claim(self, session: AsyncSession, model: type[Callout] | type[Notification]) -> Any:
-        return await session.scalar(
-            select(model)
-            .where(model.status == "pending", model.due_at <= self.clock.now())
-            .order_by(model.due_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+    async def _lease(self, model: type[Work], *options: Any) -> Work | None:
+        """Take up the oldest due row of `model`: count the attempt and push its due time past the lease."""
+        async with self.db.sessionmaker.begin() as session:
+            row = await session.scalar(
+                select(model)
+                .where(model.status == "pending", model.due_at <= self.clock.now())
+                .order_by(model.due_at)
+                .limit(1)
+                .options(*options)
+                .with_for_update(skip_locked=True, of=model)
+            )
+            if row is not None:
+                row.attempts += 1
+                row.due_at = self.clock.now() + LEASE
+            return row
+
+    @staticmethod
+    async def _still_mine(session: AsyncSession, leased: Work) -> Work | None:
+        """The row, locked, if no other worker has taken it up since (and nothing has ended it)."""
+        row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
+        return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
 
     # -- routing: find who is on call -------------------------------------------------------------------------
 
     async def _route_next(self) -> bool:
-        async with self.db.sessionmaker() as session, session.begin():
-            callout: Callout | None = await self._claim(session, Callout)
-            if callout is None:
-                return False
-            await self._route(session, callout)
-            return True
-
-    async def _route(self, session: AsyncSession, callout: Callout) -> None:
-        now = self.clock.now()
-        agency = await session.get_one(Agency, callout.agency_id)
-        log_ = log.bind(callout_id=str(callout.id), tier=callout.tier)
+        leased = await self._lease(Callout, joinedload(Callout.agency))
+        if leased is None:
+            return False
         try:
-            chain = await self.directory.on_call(agency.slug, area=callout.area, at=now, language=callout.language)
-            nobody = "nobody on call"
+            chain: list[dict[str, Any]] | None = await self.directory.on_call(
+                leased.agency.slug, area=leased.area, at=self.clock.now(), language=leased.language
+            )
         except DirectoryUnavailable as exc:
-            callout.routing_attempts += 1
-            log_.warning("callout.directory_unavailable", attempt=callout.routing_attempts, error=str(exc))
-            if callout.routing_attempts < MAX_ROUTING_ATTEMPTS:
-                callout.due_at = now + backoff(callout.routing_attempts)
+            log.warning(
+                "callout.directory_unavailable", callout_id=str(leased.id), attempt=leased.attempts, error=str(exc)
+            )
+            chain = None
+        async with self.db.sessionmaker.begin() as session:
+            if (callout := await self._still_mine(session, leased)) is not None:
+                await self._route(session, callout, chain, hotline=leased.agency.hotline)
+        return True
+
+    async def _route(
+        self, session: AsyncSession, callout: Callout, chain: list[dict[str, Any]] | None, *, hotline: str
+    ) -> None:
+        now = self.clock.now()
+        nobody = "nobody on call"
+        if chain is None:
+            if callout.attempts < MAX_ROUTING_ATTEMPTS:
+                callout.due_at = now + backoff(callout.attempts)
                 return
             chain, nobody = [], "directory unreachable"
         callout.chain = [
@@ -111,9 +137,9 @@ class Worker:
                 "advocate_id": None,
                 "key": None,
                 "role": "hotline",
-                "phone": agency.hotline,
+                "phone": hotline,
                 "language_match": None,
-                "reason": f"24/7 hotline of {agency.slug}",
+                "reason": "the agency's 24/7 hotline",
             }
         ]
         callout.status = CalloutStatus.alerting
@@ -134,70 +160,76 @@ class Worker:
                 language_match=first["language_match"],
             )
         queue_notification(session, callout, 0, now=now, settings=self.settings)
-        log_.info("callout.routed", recipients=len(callout.chain), first_role=first["role"])
+        await wake_alerts(session)
+        log.info(
+            "callout.routed",
+            callout_id=str(callout.id),
+            tier=callout.tier,
+            recipients=len(callout.chain),
+            first_role=first["role"],
+        )
 
     # -- sending ----------------------------------------------------------------------------------------------
 
     async def _send_next(self) -> bool:
-        async with self.db.sessionmaker() as session, session.begin():
-            notification: Notification | None = await self._claim(session, Notification)
-            if notification is None:
-                return False
-            await self._send(session, notification)
-            return True
-
-    async def _send(self, session: AsyncSession, notification: Notification) -> None:
-        notification.attempts += 1
-        log_ = log.bind(notification_id=str(notification.id), role=notification.role, attempt=notification.attempts)
+        leased = await self._lease(Notification)
+        if leased is None:
+            return False
         try:
-            provider_id = await self.channel.send_sms(
-                to=notification.to,
-                body=notification.body,
-                status_callback=self.settings.public_link("/v1/twilio/sms-status"),
+            outcome: str | SendFailed = await self.channel.send_sms(
+                to=leased.to, body=leased.body, status_callback=self.settings.public_link("/v1/twilio/sms-status")
             )
         except SendFailed as exc:
-            now = self.clock.now()
-            notification.error, notification.updated_at = exc.reason, now
-            if exc.retryable and notification.attempts < MAX_SEND_ATTEMPTS:
-                notification.due_at = now + backoff(notification.attempts)
-                log_.warning("sms.retrying", error=exc.reason, code=exc.code)
-                return
-            notification.status = NotificationStatus.failed
+            outcome = exc
+        async with self.db.sessionmaker.begin() as session:
+            if (notification := await self._still_mine(session, leased)) is not None:
+                await self._record_send(session, notification, outcome)
+        return True
+
+    async def _record_send(self, session: AsyncSession, notification: Notification, outcome: str | SendFailed) -> None:
+        now = self.clock.now()
+        notification.updated_at = now
+        log_ = log.bind(notification_id=str(notification.id), role=notification.role, attempt=notification.attempts)
+        if isinstance(outcome, str):
+            notification.status, notification.provider_id, notification.sent_at = NotificationStatus.sent, outcome, now
             record_stage(
                 session,
                 notification.incident_id,
-                Stage.notification_failed,
+                Stage.notification_sent,
                 now,
                 channel="sms",
+                provider=self.channel.name,
+                provider_id=outcome,
                 role=notification.role,
                 advocate_id=notification.advocate_id,
-                error=exc.reason,
-                code=exc.code,
             )
-            log_.warning("sms.failed", error=exc.reason, code=exc.code)
-            await move_on(
-                session,
-                notification,
-                reason=f"sms to {notification.role} failed: {exc.reason}",
-                now=now,
-                settings=self.settings,
-            )
+            log_.info("sms.sent", provider=self.channel.name)
             return
-        now = self.clock.now()
-        notification.status, notification.provider_id = NotificationStatus.sent, provider_id
-        notification.sent_at = notification.updated_at = now
+        notification.error = outcome.reason
+        if outcome.retryable and notification.attempts < MAX_SEND_ATTEMPTS:
+            notification.due_at = now + backoff(notification.attempts)
+            log_.warning("sms.retrying", error=outcome.reason, code=outcome.code)
+            return
+        notification.status = NotificationStatus.failed
         record_stage(
             session,
             notification.incident_id,
-            Stage.notification_sent,
+            Stage.notification_failed,
             now,
             channel="sms",
-            provider=self.channel.name,
-            provider_id=provider_id,
             role=notification.role,
             advocate_id=notification.advocate_id,
+            error=outcome.reason,
+            code=outcome.code,
         )
-        log_.info("sms.sent", provider=self.channel.name)
+        log_.warning("sms.failed", error=outcome.reason, code=outcome.code)
+        await move_on(
+            session,
+            notification,
+            reason=f"sms to {notification.role} failed: {outcome.reason}",
+            now=now,
+            settings=self.settings,
+        )
 
     # -- waking -----------------------------------------------------------------------------------------------
 

@@ -134,7 +134,7 @@ def upgrade() -> None:
         sa.Column("due_at", postgresql.TIMESTAMP(timezone=True), nullable=False),
         sa.Column("chain", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("routing_attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", postgresql.TIMESTAMP(timezone=True), nullable=False),
         sa.Column("updated_at", postgresql.TIMESTAMP(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"], name=op.f("fk_callouts_agency_id_agencies")),
