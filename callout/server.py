@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -43,6 +45,9 @@ def serve(part: str, host: str, port: int | None) -> None:
     url = database_url(settings)
     migrate(url)
     app = build(Part(part), settings, url)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a normal exit instead lets the embedded
+    # PostgreSQL stop with us (it stops at exit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(app, host=host, port=port or settings.port, log_config=None, access_log=False)
 
 
