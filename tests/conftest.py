@@ -27,7 +27,7 @@ PUBLIC_URL = "https://callout.example.org"
 MONDAY_NOON = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 
 
-async def _admin(url: str, sql: str) -> None:
+async def admin_sql(url: str, sql: str) -> None:
     conn = await asyncpg.connect(libpq_url(url))
     try:
         await conn.execute(sql)
@@ -45,11 +45,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this run, built by the migrations."""
     name = f"callout_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     migrate(url)
     yield url
-    asyncio.run(_admin(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "database_url" in request.fixturenames:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        await _admin(request.getfixturevalue("database_url"), f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await admin_sql(request.getfixturevalue("database_url"), f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture
