@@ -14,6 +14,7 @@ COMMANDS = {
     "token": ("callout.server", "token", "Bearer tokens for supervisors and admins."),
     "cad": ("callout.cad", "cad", "For CAD integrators: test your setup."),
     "demo": ("callout.demo", "demo", "Load a demo program, play one DV call end to end, print its timeline."),
+    "reply": ("callout.reply", "reply", "Text Callout as an advocate would (accept, decline, progress)."),
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,8 @@ class Service:
     routers: Sequence[APIRouter] = ()
     lifespan: Lifespan | None = None
     tags: Sequence[dict[str, str]] = field(default_factory=list)
+    # More for /readyz to report (figures, not verdicts: readiness itself is the database and the schema).
+    readiness: Callable[[FastAPI], Awaitable[dict[str, Any]]] | None = None
 
 
 def create_app(
@@ -66,14 +68,14 @@ def create_app(
     app.state.expected_revision = head_revision()
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    app.include_router(health_router())
+    app.include_router(health_router([s.readiness for s in services if s.readiness]))
     for service in services:
         for router in service.routers:
             app.include_router(router)
     return app
 
 
-def health_router() -> APIRouter:
+def health_router(reports: Sequence[Callable[[FastAPI], Awaitable[dict[str, Any]]]]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is alive")
@@ -89,7 +91,10 @@ def health_router() -> APIRouter:
             return problem_response(503, "Not ready", f"database unreachable ({type(exc).__name__})")
         if current != expected:
             return problem_response(503, "Not ready", f"schema at {current}, expected {expected}")
-        return JSONResponse({"status": "ready", "schema": current})
+        body: dict[str, Any] = {"status": "ready", "schema": current}
+        for report in reports:
+            body.update(await report(request.app))
+        return JSONResponse(body)
 
     return router
 

@@ -66,6 +66,8 @@ class Agency(Base):
     code_map: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     hotline: Mapped[str] = mapped_column(String(20))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Where to post signed events back to the dispatcher (accepted, en route, on scene); none: don't.
+    notify_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 
 
@@ -91,17 +93,31 @@ class Incident(Base):
 
 
 class CalloutStatus(StrEnum):
-    pending = "pending"  # waiting for the worker to find whom to alert
-    alerting = "alerting"  # notifications are out; waiting for a human
-    cancelled = "cancelled"  # CAD closed or cancelled the call before anyone was alerted
-    unheard = "unheard"  # every recipient, the hotline included, failed: supervisors must act
+    pending = "pending"  # queued: the worker has yet to find who is on call
+    alerting = "alerting"  # a step of the escalation policy is out; due_at is when the next one starts
+    exhausted = "exhausted"  # every step spent and the hotline alerted; any acceptance still counts
+    accepted = "accepted"  # a human took it; progress follows
+    cancelling = "cancelling"  # CAD ended the call (or it stopped being DV): the worker tells whoever was alerted
+    cancelled = "cancelled"
+    closed = "closed"
+
+
+# The states a worker acts on when due_at comes (the escalation timers).
+TIMED = (CalloutStatus.pending, CalloutStatus.alerting, CalloutStatus.cancelling)
+OPEN = (CalloutStatus.pending, CalloutStatus.alerting, CalloutStatus.exhausted)
 
 
 class Callout(Base):
-    """The durable work intake hands to alerts: one row, committed with the event that caused it."""
+    """The durable work intake hands to alerts: one row, committed with the event that caused it.
+
+    It carries its own escalation state, so that any worker can take it up after a crash: the roster and policy
+    the directory gave, the step reached and when the next is due.
+    """
 
     __tablename__ = "callouts"
-    __table_args__ = (Index("ix_callouts_due", "due_at", postgresql_where=text("status = 'pending'")),)
+    __table_args__ = (
+        Index("ix_callouts_due", "due_at", postgresql_where=text("status IN ('pending', 'alerting', 'cancelling')")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -112,10 +128,18 @@ class Callout(Base):
     language: Mapped[str | None] = mapped_column(String(35))
     status: Mapped[CalloutStatus] = mapped_column(String(16), default=CalloutStatus.pending)
     due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
-    # Who may be alerted, in order, as the directory answered when the callout was routed.
-    chain: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
-    position: Mapped[int] = mapped_column(default=0)
-    attempts: Mapped[int] = mapped_column(default=0)  # times a worker took it up to route it
+    attempts: Mapped[int] = mapped_column(default=0)  # times a worker took it up
+    # As the directory answered when the callout was routed: {"primary": [...], "backup": [...], ...,
+    # "hotline": "+1..."} and {"steps": [...], "repeat": n}.
+    roster: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    step: Mapped[int] = mapped_column(default=-1)  # index into policy steps; -1 before the first
+    round: Mapped[int] = mapped_column(default=0)  # 0, then 1.. for each repeat of the steps
+    step_seq: Mapped[int] = mapped_column(default=0)  # counts every step started; notifications carry it
+    declined: Mapped[list[str]] = mapped_column(JSONB, default=list)  # recipients who said no
+    accepted_by: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    end_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     agency: Mapped[Agency] = relationship(lazy="raise")

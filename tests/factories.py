@@ -28,14 +28,16 @@ async def make_program(
     *,
     agency: str = "metro",
     secret: str = SECRET,
+    notify_url: str | None = None,
     shifts: list[dict[str, Any]] | None = None,
     advocates: dict[str, list[str]] | None = None,
 ) -> None:
-    """An agency with area 1 and advocates on call around the clock (dana and luis primary, mei backup)."""
-    advocates = advocates or {"dana": ["en"], "luis": ["es", "en"], "mei": ["zh", "en"]}
+    """An agency with area 1 and advocates on call around the clock: dana and luis primary, mei backup,
+    ada the supervisor."""
+    advocates = advocates or {"dana": ["en"], "luis": ["es", "en"], "mei": ["zh", "en"], "ada": ["en"]}
     if shifts is None:
         days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        roles = {"dana": "primary", "luis": "primary", "mei": "backup"}
+        roles = {"dana": "primary", "luis": "primary", "mei": "backup", "ada": "supervisor"}
         shifts = [{"advocate": k, "role": roles.get(k, "backup"), "day": d} for d in days for k in advocates]
     puts = [
         (
@@ -44,6 +46,7 @@ async def make_program(
                 "name": f"{agency} 911",
                 "hotline": HOTLINE,
                 "webhook_secret": secret,
+                "notify_url": notify_url,
                 "code_map": {"DVA": "DVA", "DVNA": "DVNA", "10-16": "DVA"},
             },
         ),

@@ -1,15 +1,19 @@
-"""A fake Twilio: a real HTTP server that answers the Messages API like Twilio, signs its status callbacks,
-and fails, hangs or rate-limits on demand. The real `twilio` client reaches it through CALLOUT_TWILIO_API_BASE."""
+"""A fake Twilio: a real HTTP server that answers the Messages and Calls APIs like Twilio, signs the callbacks
+it sends (status, key presses, inbound texts), and fails, hangs or rate-limits on demand. The real `twilio`
+client reaches it through CALLOUT_TWILIO_API_BASE."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import itertools
 import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -23,22 +27,34 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 @dataclass
 class Fault:
-    """One answer to give instead of success: an HTTP error with a Twilio code, or no answer at all."""
+    """One answer to give instead of success: an HTTP error with a Twilio code, or no answer at all —
+    before doing the work (`hang`) or after it (`hang_after`: the text goes out, the answer never comes)."""
 
     status: int = 500
     code: int | None = None
     hang: bool = False
+    hang_after: bool = False
 
 
 @dataclass
 class Message:
+    """A text, or a call (`body` then holds its TwiML)."""
+
     sid: str
     to: str
     from_: str
     body: str
     form: dict[str, str]
+    kind: str = "sms"
     status: str = "queued"
     received_at: float = field(default_factory=time.perf_counter)
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def gather_url(self) -> str:
+        found = re.search(r'<Gather[^>]* action="([^"]+)"', self.body)
+        assert found, "this call gathers no key"
+        return html.unescape(found.group(1))
 
 
 @dataclass
@@ -59,6 +75,9 @@ class FakeTwilio:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message)
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", self._create_call)
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", self._list("sms", "messages", "DateSent>"))
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Calls.json", self._list("voice", "calls", "StartTime>"))
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -88,43 +107,89 @@ class FakeTwilio:
             await self._changed.wait_for(lambda: len(self.messages) >= count)
         return list(self.messages)
 
-    def to(self, phone: str) -> list[Message]:
-        return [m for m in self.messages if m.to == phone]
+    def to(self, phone: str, kind: str = "sms") -> list[Message]:
+        return [m for m in self.messages if m.to == phone and m.kind == kind]
+
+    @property
+    def texts(self) -> list[Message]:
+        return [m for m in self.messages if m.kind == "sms"]
+
+    @property
+    def calls(self) -> list[Message]:
+        return [m for m in self.messages if m.kind == "voice"]
 
     async def _create_message(self, request: web.Request) -> web.Response:
+        return await self._create(request, "sms")
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        return await self._create(request, "voice")
+
+    async def _create(self, request: web.Request, kind: str) -> web.Response:
         self.requests += 1
         if request.match_info["sid"] != self.account_sid or not self._authorized(request):
             return self._error(401, 20003, "Authenticate")
-        if self.faults:
-            fault = self.faults.popleft()
+        fault = self.faults.popleft() if self.faults else None
+        if fault and not fault.hang_after:
             if fault.hang:
                 await self._release.wait()  # never answers while the test runs: the client must time out
             return self._error(fault.status, fault.code or (20429 if fault.status == 429 else 20500), "Fault")
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        to, from_ = form.get("To", ""), form.get("From", "")
+        body = form.get("Body", "") if kind == "sms" else form.get("Twiml", "")
         if not E164.match(to):
             return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not from_ or not body or len(body) > 1600:
-            return self._error(400, 21602, "Message body is required and at most 1600 characters.")
-        message = Message(f"SM{next(self._sids):032x}", to, from_, body, form)
+        if not from_ or not body or len(body) > (1600 if kind == "sms" else 4000):
+            return self._error(400, 21602 if kind == "sms" else 21205, "A body (or TwiML) is required, and bounded.")
+        message = Message(f"{'SM' if kind == 'sms' else 'CA'}{next(self._sids):032x}", to, from_, body, form, kind)
         async with self._changed:
             self.messages.append(message)
             self._changed.notify_all()
-        return web.json_response(
-            {
-                "sid": message.sid,
-                "account_sid": self.account_sid,
-                "to": to,
-                "from": from_,
-                "body": body,
-                "status": "queued",
-                "num_segments": "1",
-                "direction": "outbound-api",
-                "error_code": None,
-                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message.sid}.json",
-            },
-            status=201,
-        )
+        if fault:  # the work is done, but the answer never comes: the outcome is unknown to the sender
+            await self._release.wait()
+        return web.json_response(self._resource(message), status=201)
+
+    def _resource(self, message: Message) -> dict[str, Any]:
+        collection = "Messages" if message.kind == "sms" else "Calls"
+        return {
+            "sid": message.sid,
+            "account_sid": self.account_sid,
+            "to": message.to,
+            "from": message.from_,
+            "status": "queued",
+            "direction": "outbound-api",
+            "error_code": None,
+            "date_created": message.created.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/{collection}/{message.sid}.json",
+        }
+
+    def _list(self, kind: str, key: str, since_param: str) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            if not self._authorized(request):
+                return self._error(401, 20003, "Authenticate")
+            to = request.query.get("To")
+            since = request.query.get(since_param)
+            found = [
+                self._resource(m)
+                for m in self.messages
+                if m.kind == kind
+                and (to is None or m.to == to)
+                and (since is None or m.created >= datetime.fromisoformat(since.replace("Z", "+00:00")))
+            ]
+            return web.json_response(
+                {
+                    key: found,
+                    "first_page_uri": request.path_qs,
+                    "next_page_uri": None,
+                    "previous_page_uri": None,
+                    "page": 0,
+                    "page_size": 50,
+                    "start": 0,
+                    "end": len(found),
+                    "uri": request.path_qs,
+                }
+            )
+
+        return handler
 
     def _authorized(self, request: web.Request) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -142,11 +207,49 @@ class FakeTwilio:
             status=status,
         )
 
+    async def _post_signed(self, url: str, params: dict[str, str], *, forge: bool = False) -> httpx.Response:
+        assert self.callback_client is not None, "no callback client: set FakeTwilio.callback_client"
+        signature = RequestValidator("forged" if forge else self.auth_token).compute_signature(url, params)
+        return await self.callback_client.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+    async def press(self, call: Message, digits: str) -> httpx.Response:
+        """The person who answered the call presses a key: Twilio posts it to the Gather's action."""
+        return await self._post_signed(
+            call.gather_url,
+            {"CallSid": call.sid, "Digits": digits, "To": call.to, "From": call.from_, "CallStatus": "in-progress"},
+        )
+
+    async def call_status(self, call: Message, status: str, *, answered_by: str | None = None) -> httpx.Response:
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "CallStatus": status,
+            "To": call.to,
+            "From": call.from_,
+            "ApiVersion": "2010-04-01",
+        }
+        if answered_by:
+            params["AnsweredBy"] = answered_by
+        call.status = status
+        return await self._post_signed(call.form["StatusCallback"], params)
+
+    async def text_in(self, url: str, from_: str, body: str, *, forge: bool = False) -> httpx.Response:
+        """A person texts our number: Twilio posts the inbound message to the messaging webhook."""
+        params = {
+            "MessageSid": f"SM{next(self._sids):032x}",
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": FROM,
+            "Body": body,
+            "NumMedia": "0",
+            "ApiVersion": "2010-04-01",
+        }
+        return await self._post_signed(url, params, forge=forge)
+
     async def send_status(
         self, message: Message, status: str, *, error_code: int | None = None, forge: bool = False
     ) -> httpx.Response:
         """Post a message status callback to its StatusCallback URL, signed as Twilio signs it."""
-        assert self.callback_client is not None, "no callback client: set FakeTwilio.callback_client"
         url = message.form["StatusCallback"]
         params = {
             "MessageSid": message.sid,
@@ -160,6 +263,5 @@ class FakeTwilio:
         }
         if error_code is not None:
             params["ErrorCode"] = str(error_code)
-        signature = RequestValidator("forged" if forge else self.auth_token).compute_signature(url, params)
         message.status = status
-        return await self.callback_client.post(url, data=params, headers={"X-Twilio-Signature": signature})
+        return await self._post_signed(url, params, forge=forge)

@@ -29,9 +29,10 @@ async def test_primaries_come_before_backups_and_speakers_first(
         ("luis", "primary", True),
         ("dana", "primary", False),
         ("mei", "backup", False),
+        ("ada", "supervisor", False),
     ]
-    assert [c["key"] for c in chinese] == ["dana", "luis", "mei"]  # a speaker never jumps a role
-    assert [c["language_match"] for c in none] == [None, None, None]
+    assert [c["key"] for c in chinese] == ["dana", "luis", "mei", "ada"]  # a speaker never jumps a role
+    assert [c["language_match"] for c in none] == [None] * 4
     assert spanish[0]["reason"] == "primary on call mon 00:00 to tue 00:00; speaks es-MX"
 
 
@@ -121,7 +122,7 @@ async def test_a_schedule_naming_someone_unknown_is_refused_whole(
 
     assert response.status_code == 422
     assert "ghost" in response.json()["detail"]
-    assert len(await chain(client, admin, at="2026-11-16T12:00:00Z")) == 3  # the old schedule stands
+    assert len(await chain(client, admin, at="2026-11-16T12:00:00Z")) == 4  # the old schedule stands
 
 
 async def test_phone_numbers_are_stored_in_e164(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

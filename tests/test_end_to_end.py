@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,11 @@ from tests.factories import PHONES, SECRET, dv_event, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 CALLOUT = str(Path(sys.executable).with_name("callout"))
+
+
+def priority_event() -> dict[str, Any]:
+    """Screened in without a lethality sign: the priority tier, whose first step is one text."""
+    return dv_event(type_code="DVA", screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[])
 
 
 def free_port() -> int:
@@ -106,35 +112,42 @@ async def test_demo_then_a_cad_event_of_our_own_reach_the_advocates_phone(
     code, output = await run(env, "demo")
     assert code == 0, output
     assert "notification_sent" in output
-    [demo_sms] = await fake_twilio.wait_for_messages(1)
-    assert demo_sms.to == PHONES["luis"]  # the demo victim speaks Spanish
+    await fake_twilio.wait_for_messages(2)  # immediate: a text and a call
+    assert [m.to for m in fake_twilio.messages] == [PHONES["luis"]] * 2  # the demo victim speaks Spanish
 
-    event = dv_event(type_code="DVA")
+    event = priority_event()
     event_file = tmp_path / "event.json"
     event_file.write_text(json.dumps(event))
     started = time.perf_counter()
     code, output = await run(env, "cad", "send", "--agency", "demo", "--secret", SECRET, str(event_file))
-    messages = await fake_twilio.wait_for_messages(2)
+    messages = await fake_twilio.wait_for_messages(3)
     elapsed_ms = (time.perf_counter() - started) * 1000
 
     assert code == 0, output
     assert output.startswith("202 Accepted")
-    assert messages[1].to == PHONES["luis"]
+    assert (messages[2].kind, messages[2].to) == ("sms", PHONES["luis"])
     print(f"\ncad send -> SMS at the fake Twilio: {elapsed_ms:.0f} ms (including the CLI's start-up)")
 
     # And straight from a CAD's POST to the text leaving for Twilio, without the CLI's start-up:
-    body = json.dumps(dv_event()).encode()
+    body = json.dumps(priority_event()).encode()
     async with httpx.AsyncClient(base_url=base) as http:
         started = time.perf_counter()
         response = await http.post("/v1/cad/demo/events", content=body, headers=signed(body))
-        await fake_twilio.wait_for_messages(3)
+        await fake_twilio.wait_for_messages(4)
     print(f"POST -> SMS at the fake Twilio: {(time.perf_counter() - started) * 1000:.0f} ms")
     assert response.status_code == 202
 
     # Delivery reports come back over HTTP, signed, and land in the timeline.
     async with httpx.AsyncClient() as callbacks:
         fake_twilio.callback_client = callbacks
-        assert (await fake_twilio.send_status(messages[1], "delivered")).status_code == 204
+        assert (await fake_twilio.send_status(messages[2], "delivered")).status_code == 204
+
+    # The advocate answers by text: several callouts are open, so the code says which.
+    code_ = response.json()["callout"]["code"]
+    code, output = await run(env, "reply", PHONES["luis"], "1")
+    assert "add the code" in output, output
+    code, output = await run(env, "reply", PHONES["luis"], f"1 {code_}")
+    assert code == 0 and output.startswith(f"Accepted callout {code_}"), output
 
     await server.stop()  # so that every line it would log is in
     personal = [
@@ -154,4 +167,4 @@ async def test_demo_then_a_cad_event_of_our_own_reach_the_advocates_phone(
     leaks = [p for p in personal if p in server.log]
     assert leaks == [], f"personal data or secrets in the logs: {leaks}"
     assert all(line.startswith("{") for line in server.lines), "production logs are JSON, one object a line"
-    assert any('"event": "sms.sent"' in line for line in server.lines)
+    assert any('"event": "send.sent"' in line for line in server.lines)

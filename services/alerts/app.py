@@ -6,16 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import structlog
 from fastapi import FastAPI
 
-from services.alerts.channels import ConsoleSms, SmsChannel, TwilioSms
+from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
 from services.alerts.directory_client import DirectoryClient
 from services.alerts.routes import router
 from services.alerts.settings import AlertsSettings
-from services.alerts.worker import Worker
+from services.alerts.worker import Worker, oldest_overdue
 from shared.app import Service
 from shared.db import libpq_url
 
@@ -23,10 +24,10 @@ log = structlog.get_logger()
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
 
-def sms_channel(settings: AlertsSettings) -> SmsChannel:
+def channel_for(settings: AlertsSettings) -> Channel:
     if not settings.twilio_configured:
-        return ConsoleSms()
-    return TwilioSms(
+        return ConsoleChannel()
+    return TwilioChannel(
         account_sid=settings.twilio_account_sid or "",
         auth_token=settings.twilio_auth_token or "",
         from_=settings.twilio_from or "",
@@ -36,8 +37,20 @@ def sms_channel(settings: AlertsSettings) -> SmsChannel:
     )
 
 
+async def overdue_report(app: FastAPI) -> dict[str, Any]:
+    """The oldest overdue escalation step or send, for /readyz: a stalled worker shows here first."""
+    async with app.state.db.sessionmaker() as session:
+        late = await oldest_overdue(session, app.state.clock.now())
+    return {"oldest_overdue_seconds": None if late is None else round(late, 1)}
+
+
 def service() -> Service:
-    return Service("alerts", routers=[router], tags=[{"name": "alerts", "description": "Twilio and links"}])
+    return Service(
+        "alerts",
+        routers=[router],
+        readiness=overdue_report,
+        tags=[{"name": "alerts", "description": "Twilio callbacks, replies, the advocate's link"}],
+    )
 
 
 def worker_service(
@@ -50,7 +63,8 @@ def worker_service(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sms = sms_channel(settings)
+        channel = channel_for(settings)
+        notify_http = httpx.AsyncClient(timeout=10, follow_redirects=False)
         http = httpx.AsyncClient(
             base_url=settings.directory_base,
             transport=directory_transport(app) if directory_transport else None,
@@ -58,7 +72,12 @@ def worker_service(
             timeout=settings.directory_timeout_seconds,
         )
         worker = Worker(
-            db=app.state.db, clock=app.state.clock, channel=sms, directory=DirectoryClient(http), settings=settings
+            db=app.state.db,
+            clock=app.state.clock,
+            channel=channel,
+            directory=DirectoryClient(http),
+            notify_http=notify_http,
+            settings=settings,
         )
         app.state.worker = worker
         task = None
@@ -72,6 +91,7 @@ def worker_service(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await http.aclose()
-            await sms.close()
+            await notify_http.aclose()
+            await channel.close()
 
-    return Service("worker", lifespan=lifespan)
+    return Service("worker", lifespan=lifespan, readiness=overdue_report)

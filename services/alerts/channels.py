@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,26 +20,38 @@ from shared.phones import masked
 
 # Errors that no retry will heal (TWILIO.md): a bad number, a landline, an opted-out recipient.
 PERMANENT_CODES = {21211: "invalid number", 21614: "not a mobile number", 21610: "recipient opted out (STOP)"}
+# Of those, the ones that make a phone unreachable by text until the directory changes it.
+UNREACHABLE_CODES = {21211, 21610, 21614}
 
 
 class SendFailed(Exception):
-    def __init__(self, reason: str, *, retryable: bool, code: int | None = None) -> None:
+    """`unknown`: no answer came (a timeout, a dropped connection), so the provider may have sent it anyway."""
+
+    def __init__(self, reason: str, *, retryable: bool, code: int | None = None, unknown: bool = False) -> None:
         super().__init__(reason)
-        self.reason, self.retryable, self.code = reason, retryable, code
+        self.reason, self.retryable, self.code, self.unknown = reason, retryable, code, unknown
 
 
-class SmsChannel(Protocol):
+class Channel(Protocol):
     name: str
 
     async def send_sms(self, *, to: str, body: str, status_callback: str | None) -> str:
-        """Hand the message to the provider and return its id, or raise SendFailed."""
+        """Hand a text to the provider; return its id, or raise SendFailed."""
+        ...
+
+    async def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> str:
+        """Start a call that speaks `twiml`; return its id, or raise SendFailed."""
+        ...
+
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
+        """Ids of the texts (or calls) the provider has to `to` since `since`: to reconcile an unknown outcome."""
         ...
 
     async def close(self) -> None: ...
 
 
-class ConsoleSms:
-    """Prints each text, for `make run` without Twilio credentials."""
+class ConsoleChannel:
+    """Prints each text and call, for `make run` without Twilio credentials."""
 
     name = "console"
 
@@ -46,6 +61,13 @@ class ConsoleSms:
     async def send_sms(self, *, to: str, body: str, status_callback: str | None) -> str:
         print(f"\n📱 SMS to {masked(to)}: {body}\n", file=self.out, flush=True)
         return "console-" + secrets.token_hex(8)
+
+    async def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> str:
+        print(f"\n📞 CALL to {masked(to)}: {twiml}\n", file=self.out, flush=True)
+        return "console-" + secrets.token_hex(8)
+
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
+        return []  # the console keeps nothing: an unknown outcome is sent again
 
     async def close(self) -> None:
         return None
@@ -69,7 +91,23 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
         return await super().request(method, moved, *args, **kwargs)
 
 
-class TwilioSms:
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Twilio's failures, sorted into those worth retrying and those that will not heal."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        if exc.code in PERMANENT_CODES:
+            raise SendFailed(PERMANENT_CODES[exc.code], retryable=False, code=exc.code) from None
+        retryable = exc.status == 429 or exc.status >= 500
+        raise SendFailed(f"Twilio answered {exc.status} ({exc.code})", retryable=retryable, code=exc.code) from None
+    except TimeoutError:
+        raise SendFailed("Twilio did not answer in time", retryable=True, unknown=True) from None
+    except (aiohttp.ClientError, TwilioException) as exc:
+        raise SendFailed(f"Twilio unreachable ({type(exc).__name__})", retryable=True, unknown=True) from None
+
+
+class TwilioChannel:
     name = "twilio"
 
     def __init__(
@@ -81,25 +119,36 @@ class TwilioSms:
         self.validity_seconds = validity_seconds
 
     async def send_sms(self, *, to: str, body: str, status_callback: str | None) -> str:
-        try:
+        with provider_errors():
             message = await self.client.messages.create_async(
                 to=to,
                 from_=self.from_,
                 body=body,
                 status_callback=status_callback,
-                validity_period=self.validity_seconds,
+                validity_period=self.validity_seconds,  # a stale alert is worse than none: it would mislead
                 content_retention="discard",  # keep the text out of Twilio's logs
             )
-        except TwilioRestException as exc:
-            if exc.code in PERMANENT_CODES:
-                raise SendFailed(PERMANENT_CODES[exc.code], retryable=False, code=exc.code) from None
-            retryable = exc.status == 429 or exc.status >= 500
-            raise SendFailed(f"Twilio answered {exc.status} ({exc.code})", retryable=retryable, code=exc.code) from None
-        except TimeoutError:
-            raise SendFailed("Twilio did not answer in time", retryable=True) from None
-        except (aiohttp.ClientError, TwilioException) as exc:
-            raise SendFailed(f"Twilio unreachable ({type(exc).__name__})", retryable=True) from None
         return str(message.sid)
+
+    async def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> str:
+        with provider_errors():
+            call = await self.client.calls.create_async(
+                to=to,
+                from_=self.from_,
+                twiml=twiml,
+                status_callback=status_callback,
+                timeout=30,  # ring for 30 s: the step's wait is what bounds a callout, not one call
+                machine_detection="Enable",  # voicemail is not a person: AnsweredBy tells us
+            )
+        return str(call.sid)
+
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
+        with provider_errors():
+            if channel == "sms":
+                found: list[Any] = await self.client.messages.list_async(to=to, date_sent_after=since, limit=20)
+            else:
+                found = await self.client.calls.list_async(to=to, start_time_after=since, limit=20)
+        return [str(item.sid) for item in found]
 
     async def close(self) -> None:
         await self.http.close()

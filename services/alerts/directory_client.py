@@ -17,9 +17,10 @@ class DirectoryClient:
         self.http = http
 
     async def on_call(
-        self, agency: str, *, area: str | None, at: datetime, language: str | None
-    ) -> list[dict[str, Any]]:
-        params = {"at": at.isoformat()}
+        self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
+    ) -> dict[str, Any]:
+        """Who is on call, in order, and how `tier` escalates there."""
+        params = {"at": at.isoformat(), "tier": tier}
         if area:
             params["area"] = area
         if language:
@@ -27,7 +28,9 @@ class DirectoryClient:
         try:
             response = await self.http.get(f"/v1/directory/agencies/{agency}/on-call", params=params)
             response.raise_for_status()
-            chain: list[dict[str, Any]] = response.json()["chain"]
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            answer: dict[str, Any] = response.json()
+            if not isinstance(answer.get("chain"), list) or not isinstance(answer.get("policy"), dict):
+                raise ValueError("an answer without a chain or a policy")
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc
-        return chain
+        return answer

@@ -1,18 +1,56 @@
-"""What an alert says. Texts are not secure: a code, the tier, the area, how to reply and a link — nothing else."""
+"""What Callout says. Texts and calls are not secure: a code, the tier, the area, how to answer, a link —
+never a name, an address, a phone number or a screen answer."""
 
 from __future__ import annotations
 
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
 from shared.tables import Tier
 
-TIER_WORDS = {
-    Tier.immediate: "IMMEDIATE",
-    Tier.priority: "PRIORITY",
-    Tier.follow_up: "FOLLOW-UP",
-}
+TIER_WORDS = {Tier.immediate: "IMMEDIATE", Tier.priority: "PRIORITY", Tier.follow_up: "FOLLOW-UP"}
+PROGRESS_HELP = "As you go, reply ENROUTE, ONSCENE, CONTACTED, REFUSED (survivor declined) or CLOSED."
+HELP = "Callout: reply 1 to accept or 2 to decline, adding the code if you have several (1 K7Q2). " + PROGRESS_HELP
 
 
-def alert_sms(*, code: str, tier: Tier, area: str | None, link: str, role: str) -> str:
-    where = f"area {area}" if area else "area not given"
-    if role == "hotline":
-        return f"Callout {code}: {TIER_WORDS[tier]} DV call, {where}, no advocate reached. Details: {link}"
-    return f"Callout {code}: {TIER_WORDS[tier]} DV call, {where}. Reply 1 to accept, 2 to decline. {link}"
+def where(area: str | None) -> str:
+    return f"area {area}" if area else "area not given"
+
+
+def alert_sms(*, code: str, tier: Tier, area: str | None, link: str) -> str:
+    return f"Callout {code}: {TIER_WORDS[tier]} DV call, {where(area)}. Reply 1 to accept, 2 to decline. {link}"
+
+
+def alert_call(*, code: str, tier: Tier, area: str | None, gather_url: str) -> str:
+    """TwiML for a voice alert: one key, 1 to accept and 2 to decline; silence accepts nothing."""
+    spelled = ", ".join(code)
+    script = (
+        f"This is Callout. {TIER_WORDS[tier].lower().replace('-', ' ')} domestic violence call, {where(area)}. "
+        f"Callout code {spelled}. Press 1 to accept. Press 2 to decline."
+    )
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=gather_url, method="POST", timeout=10)
+    gather.say(script)
+    gather.say(script)
+    response.say("No key was pressed. Goodbye.")
+    return str(response)
+
+
+def taken_sms(code: str) -> str:
+    return f"Callout {code} has been accepted by someone else. No action needed. Thank you."
+
+
+def cancelled_sms(code: str) -> str:
+    return f"Callout {code} was cancelled by dispatch. No action needed."
+
+
+def twiml_message(text: str) -> str:
+    response = MessagingResponse()
+    response.message(text)
+    return str(response)
+
+
+def twiml_say(text: str) -> str:
+    response = VoiceResponse()
+    response.say(text)
+    return str(response)

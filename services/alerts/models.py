@@ -1,12 +1,15 @@
-"""The alerts service's own table: every message it sends, queued, retried and tracked to delivery."""
+"""The alerts service's own tables: every message and call, the contacts that cannot be reached, and the events
+owed back to each dispatch centre."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
@@ -14,32 +17,81 @@ from shared.tables import UTC_TIMESTAMP
 
 
 class NotificationStatus(StrEnum):
-    pending = "pending"  # due to be sent at due_at (first try, or a retry after a provider fault)
-    sent = "sent"  # the provider accepted it
-    delivered = "delivered"
-    failed = "failed"  # will not arrive: the callout has moved on
+    pending = "pending"  # due at due_at (a first try, or a retry after a provider fault)
+    sent = "sent"  # the provider took it: a text on its way, a phone ringing
+    delivered = "delivered"  # the text reached the phone
+    answered = "answered"  # the call was answered and a key pressed
+    failed = "failed"  # will not reach the person: the step moves on without waiting
+    cancelled = "cancelled"  # no longer needed (someone accepted, the call ended)
+
+
+ALIVE = (NotificationStatus.pending, NotificationStatus.sent, NotificationStatus.delivered)
 
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'")),)
+    __table_args__ = (
+        Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_notifications_to", "to", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     callout_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("callouts.id"), index=True)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"))
-    position: Mapped[int]  # which entry of the callout's chain this alerts
-    role: Mapped[str] = mapped_column(String(16))  # primary, backup, hotline
+    kind: Mapped[str] = mapped_column(String(8))  # alert: asks for an answer; info: tells (taken, cancelled)
+    step_seq: Mapped[int | None]  # the escalation step an alert belongs to
+    recipient: Mapped[str] = mapped_column(String(32))  # "advocate:12" or "hotline"
+    role: Mapped[str] = mapped_column(String(16))  # primary, backup, supervisor, hotline
     advocate_id: Mapped[int | None]
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(8))  # sms or voice
     to: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(String(1600))
-    link_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    link_expires_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    body: Mapped[str] = mapped_column(String(1600))  # the text, or what the call says
+    link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     status: Mapped[NotificationStatus] = mapped_column(String(16), default=NotificationStatus.pending)
     due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     attempts: Mapped[int] = mapped_column(default=0)
+    # Set while an attempt is in flight: found set by a later worker, the outcome is unknown and is reconciled.
+    started_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     sent_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class Unreachable(Base):
+    """A phone a channel cannot reach (opted out, invalid, landline): skipped for that channel, shown to
+    supervisors, until the directory changes the number."""
+
+    __tablename__ = "unreachable_contacts"
+    __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    advocate_id: Mapped[int | None]
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(8))
+    code: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class CadNotice(Base):
+    """An event owed to the agency's dispatchers (accepted, en route, on scene), posted signed until delivered,
+    in order per incident."""
+
+    __tablename__ = "cad_notices"
+    __table_args__ = (Index("ix_cad_notices_due", "due_at", postgresql_where=text("status = 'pending'")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)

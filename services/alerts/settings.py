@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import AnyHttpUrl, Field
 
-from shared.settings import Settings
+from shared.settings import Environment, Settings
+
+CONSOLE_SIGNING_TOKEN = "console-development-only"  # noqa: S105 - a stand-in, refused in production
 
 
 class AlertsSettings(Settings):
@@ -22,6 +24,17 @@ class AlertsSettings(Settings):
     worker_concurrency: int = Field(default=8, ge=1, le=64)
     # The worker wakes on NOTIFY; this bounds how long it can miss one (a dropped connection, a timer).
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # How long a worker may take over a provider or directory call before another takes the work up.
+    worker_lease_seconds: float = Field(default=90.0, gt=0, le=600)
+    worker_audit_seconds: float = Field(default=10.0, gt=0, le=600)
+
+    @property
+    def twilio_signing_token(self) -> str | None:
+        """What Twilio's requests are signed with. Without Twilio, in development, `callout reply` signs with a
+        fixed stand-in so that replies can be tried on the console; in production, nothing is accepted."""
+        if self.twilio_auth_token:
+            return self.twilio_auth_token
+        return CONSOLE_SIGNING_TOKEN if self.environment is Environment.development else None
 
     @property
     def twilio_configured(self) -> bool:

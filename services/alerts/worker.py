@@ -1,51 +1,71 @@
-"""The alerts worker: routes each queued callout to whoever is on call and sends the texts, durably.
+"""The alerts worker: routes each queued callout, runs its escalation steps, sends the texts and calls, and
+posts events back to dispatch — all from rows in PostgreSQL.
 
-All state is in PostgreSQL, and the work is leased rather than held: a worker claims the oldest due row with
-FOR UPDATE SKIP LOCKED, moves its due time past a lease and counts the attempt, and commits — so no connection is
-held while the directory or Twilio answers. It then records the outcome only if the row is still its own (same
-attempt, still pending). A worker that dies mid-way leaves a row that falls due again when the lease runs out,
-and another worker takes it up: a duplicate text beats a missed callout. NOTIFY wakes the workers; a poll
-bounds how long a missed wake-up or a timer can wait.
+Work is claimed with FOR UPDATE SKIP LOCKED, so any number of workers share it and none acts twice. Whatever
+waits on the outside world (the directory, Twilio, a CAD) is leased rather than held: the worker counts the
+attempt, pushes the row's due time past a lease, commits, makes the call, and records the outcome only if the
+row is still its own. A worker that dies mid-way leaves a row that falls due again when the lease runs out; a
+text or call whose outcome is unknown is looked up at the provider before it is sent again. NOTIFY wakes the
+workers; a poll bounds how long a missed wake-up or a timer can wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
+import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
+import httpx
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
-from services.alerts.channels import SendFailed, SmsChannel
+from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable
-from services.alerts.escalation import move_on, queue_notification
-from services.alerts.models import Notification, NotificationStatus
+from services.alerts.escalation import (
+    exhaust,
+    finish_cancelling,
+    mark_unreachable,
+    notification_failed,
+    roster_from,
+    start_next_step,
+)
+from services.alerts.models import CadNotice, Notification, NotificationStatus
 from services.alerts.settings import AlertsSettings
+from shared import webhooks
 from shared.clock import Clock
 from shared.db import Database
-from shared.tables import CALLOUTS_CHANNEL, Callout, CalloutStatus, Stage, record_stage, wake_alerts
+from shared.tables import CALLOUTS_CHANNEL, TIMED, Agency, Callout, CalloutStatus, Stage, record_stage
 
 log = structlog.get_logger()
 
 MAX_SEND_ATTEMPTS = 4
 MAX_ROUTING_ATTEMPTS = 3
-# Longer than any directory or provider call may take (their timeouts are at most 30 s and 60 s).
-LEASE = timedelta(seconds=90)
-Work = TypeVar("Work", Callout, Notification)
+OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit calls it out
 
 
-def backoff(attempt: int) -> timedelta:
+def backoff(attempt: int, cap: float = 30) -> timedelta:
     """1 s, 2 s, 4 s ... with full jitter on top, so that retries from many workers spread out."""
-    base = min(2 ** (attempt - 1), 30)
+    base = min(2 ** (attempt - 1), cap)
     return timedelta(seconds=base + random.uniform(0, base))  # noqa: S311 - jitter, not security
+
+
+async def oldest_overdue(session: AsyncSession, now: datetime) -> float | None:
+    """Seconds the most overdue timer (an escalation step or a send) is late by, or None."""
+    oldest = [
+        await session.scalar(select(func.min(Callout.due_at)).where(Callout.status.in_(TIMED))),
+        await session.scalar(select(func.min(Notification.due_at)).where(Notification.status == "pending")),
+    ]
+    late = [(now - due).total_seconds() for due in oldest if due is not None and now - due > OVERDUE]
+    return max(late, default=None)
 
 
 class Worker:
@@ -54,17 +74,21 @@ class Worker:
         *,
         db: Database,
         clock: Clock,
-        channel: SmsChannel,
+        channel: Channel,
         directory: DirectoryClient,
+        notify_http: httpx.AsyncClient,
         settings: AlertsSettings,
     ) -> None:
-        self.db, self.clock, self.channel, self.directory, self.settings = db, clock, channel, directory, settings
+        self.db, self.clock, self.channel, self.directory = db, clock, channel, directory
+        self.notify_http, self.settings = notify_http, settings
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self.wake = asyncio.Event()
 
     async def run_once(self) -> int:
-        """Act on everything due now, including what that work makes due; returns how many items were acted on."""
+        """Act on everything due now, and on what that makes due; returns how many items were acted on."""
         total = 0
-        while done := sum(await asyncio.gather(self._drain(self._route_next), self._drain(self._send_next))):
+        steps = (self._callout_next, self._send_next, self._notice_next)
+        while done := sum(await asyncio.gather(*(self._drain(step) for step in steps))):
             total += done
         return total
 
@@ -77,168 +101,229 @@ class Worker:
 
         return sum(await asyncio.gather(*(lane() for _ in range(self.settings.worker_concurrency))))
 
-    async def _lease(self, model: type[Work], *options: Any) -> Work | None:
-        """Take up the oldest due row of `model`: count the attempt and push its due time past the lease."""
+    # -- callouts: route, escalate, cancel --------------------------------------------------------------------
+
+    async def _callout_next(self) -> bool:
+        now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
-            row = await session.scalar(
-                select(model)
-                .where(model.status == "pending", model.due_at <= self.clock.now())
-                .order_by(model.due_at)
+            callout = await session.scalar(
+                select(Callout)
+                .where(Callout.status.in_(TIMED), Callout.due_at <= now)
+                .order_by(Callout.due_at)
                 .limit(1)
-                .options(*options)
-                .with_for_update(skip_locked=True, of=model)
+                .options(joinedload(Callout.agency))
+                .with_for_update(skip_locked=True, of=Callout)
             )
-            if row is not None:
-                row.attempts += 1
-                row.due_at = self.clock.now() + LEASE
-            return row
+            if callout is None:
+                return False
+            if callout.status == CalloutStatus.alerting:  # the step's wait is over, or nobody is left in it
+                await start_next_step(session, callout, now=now, settings=self.settings)
+                return True
+            if callout.status == CalloutStatus.cancelling:
+                await finish_cancelling(session, callout, now=now, settings=self.settings)
+                return True
+            callout.attempts += 1  # pending: lease it while the directory answers
+            callout.due_at = now + self.lease
+        await self._route(callout)
+        return True
 
-    @staticmethod
-    async def _still_mine(session: AsyncSession, leased: Work) -> Work | None:
-        """The row, locked, if no other worker has taken it up since (and nothing has ended it)."""
-        row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
-        return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
-
-    # -- routing: find who is on call -------------------------------------------------------------------------
-
-    async def _route_next(self) -> bool:
-        leased = await self._lease(Callout, joinedload(Callout.agency))
-        if leased is None:
-            return False
+    async def _route(self, leased: Callout) -> None:
         try:
-            chain: list[dict[str, Any]] | None = await self.directory.on_call(
-                leased.agency.slug, area=leased.area, at=self.clock.now(), language=leased.language
+            answer: dict[str, Any] | None = await self.directory.on_call(
+                leased.agency.slug, area=leased.area, at=self.clock.now(), language=leased.language, tier=leased.tier
             )
         except DirectoryUnavailable as exc:
             log.warning(
                 "callout.directory_unavailable", callout_id=str(leased.id), attempt=leased.attempts, error=str(exc)
             )
-            chain = None
-        async with self.db.sessionmaker.begin() as session:
-            if (callout := await self._still_mine(session, leased)) is not None:
-                await self._route(session, callout, chain, hotline=leased.agency.hotline)
-        return True
-
-    async def _route(
-        self, session: AsyncSession, callout: Callout, chain: list[dict[str, Any]] | None, *, hotline: str
-    ) -> None:
+            answer = None
         now = self.clock.now()
-        nobody = "nobody on call"
-        if chain is None:
-            if callout.attempts < MAX_ROUTING_ATTEMPTS:
+        async with self.db.sessionmaker.begin() as session:
+            callout = await self._still_mine(session, leased)
+            if callout is None:
+                return
+            if answer is None and callout.attempts < MAX_ROUTING_ATTEMPTS:
                 callout.due_at = now + backoff(callout.attempts)
                 return
-            chain, nobody = [], "directory unreachable"
-        callout.chain = [
-            {k: entry[k] for k in ("advocate_id", "key", "role", "phone", "language_match", "reason")}
-            for entry in chain
-        ] + [
-            {
-                "advocate_id": None,
-                "key": None,
-                "role": "hotline",
-                "phone": hotline,
-                "language_match": None,
-                "reason": "the agency's 24/7 hotline",
-            }
-        ]
-        callout.status = CalloutStatus.alerting
-        callout.updated_at = now
-        first = callout.chain[0]
-        if first["role"] == "hotline":
-            record_stage(session, callout.incident_id, Stage.escalated, now, to="hotline", reason=nobody)
-        else:
-            record_stage(
-                session,
-                callout.incident_id,
-                Stage.advocate_matched,
-                now,
-                advocate_id=first["advocate_id"],
-                role=first["role"],
-                reason=first["reason"],
-                language=callout.language,
-                language_match=first["language_match"],
-            )
-        queue_notification(session, callout, 0, now=now, settings=self.settings)
-        await wake_alerts(session)
-        log.info(
-            "callout.routed",
-            callout_id=str(callout.id),
-            tier=callout.tier,
-            recipients=len(callout.chain),
-            first_role=first["role"],
-        )
+            callout.roster = roster_from(answer["chain"] if answer else [], leased.agency.hotline)
+            if answer is None:  # the directory stayed out of reach: nobody to ask but the hotline
+                callout.policy = {"steps": [], "repeat": 0}
+                await exhaust(session, callout, now=now, settings=self.settings, skipped=["directory unreachable"])
+                return
+            callout.policy = {"steps": answer["policy"]["steps"], "repeat": answer["policy"]["repeat"]}
+            await start_next_step(session, callout, now=now, settings=self.settings)
+            log.info("callout.routed", callout_id=str(callout.id), tier=callout.tier, policy=answer["policy"]["source"])
 
-    # -- sending ----------------------------------------------------------------------------------------------
+    @staticmethod
+    async def _still_mine(session: AsyncSession, leased: Any) -> Any:
+        """The row, locked, if no other worker has taken it up since (and nothing has ended it)."""
+        row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
+        return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
+
+    # -- texts and calls --------------------------------------------------------------------------------------
 
     async def _send_next(self) -> bool:
-        leased = await self._lease(Notification)
-        if leased is None:
-            return False
-        try:
-            outcome: str | SendFailed = await self.channel.send_sms(
-                to=leased.to, body=leased.body, status_callback=self.settings.public_link("/v1/twilio/sms-status")
-            )
-        except SendFailed as exc:
-            outcome = exc
+        now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
-            if (notification := await self._still_mine(session, leased)) is not None:
-                await self._record_send(session, notification, outcome)
+            notification = await session.scalar(
+                select(Notification)
+                .where(Notification.status == "pending", Notification.due_at <= now)
+                .order_by(Notification.due_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if notification is None:
+                return False
+            in_flight_since = notification.started_at  # set: an earlier attempt's outcome was never learned
+            notification.attempts += 1
+            notification.due_at, notification.started_at = now + self.lease, now
+        outcome: str | SendFailed
+        adopted = await self._reconcile(notification, in_flight_since) if in_flight_since else None
+        if adopted:
+            outcome = adopted
+        else:
+            try:
+                outcome = await self._hand_over(notification)
+            except SendFailed as exc:
+                outcome = exc
+        async with self.db.sessionmaker.begin() as session:
+            current = await self._still_mine(session, notification)
+            if current is not None:
+                await self._record_send(session, current, outcome, adopted=bool(adopted))
         return True
 
-    async def _record_send(self, session: AsyncSession, notification: Notification, outcome: str | SendFailed) -> None:
+    async def _hand_over(self, notification: Notification) -> str:
+        if notification.channel == "voice":
+            callback = self.settings.public_link("/v1/twilio/call-status")
+            return await self.channel.place_call(to=notification.to, twiml=notification.body, status_callback=callback)
+        callback = self.settings.public_link("/v1/twilio/sms-status")
+        return await self.channel.send_sms(to=notification.to, body=notification.body, status_callback=callback)
+
+    async def _reconcile(self, notification: Notification, since: datetime) -> str | None:
+        """An earlier attempt was handed over and never answered (a timeout, a worker killed): did the provider
+        get it? Anything it sent to this phone since then that no notification of ours claims is this one.
+        When the provider cannot say, send again: a duplicate beats a missed callout."""
+        try:
+            found = await self.channel.find_sent(
+                channel=notification.channel, to=notification.to, since=since - timedelta(seconds=5)
+            )
+        except SendFailed:
+            return None
+        if not found:
+            return None
+        async with self.db.sessionmaker() as session:
+            claimed = set(
+                await session.scalars(select(Notification.provider_id).where(Notification.provider_id.in_(found)))
+            )
+        unclaimed = [sid for sid in found if sid not in claimed]
+        log.info("send.reconciled", notification_id=str(notification.id), found=len(found), adopted=bool(unclaimed))
+        return unclaimed[0] if unclaimed else None
+
+    async def _record_send(
+        self, session: AsyncSession, notification: Notification, outcome: str | SendFailed, *, adopted: bool
+    ) -> None:
         now = self.clock.now()
         notification.updated_at = now
-        log_ = log.bind(notification_id=str(notification.id), role=notification.role, attempt=notification.attempts)
+        log_ = log.bind(
+            notification_id=str(notification.id),
+            channel=notification.channel,
+            role=notification.role,
+            attempt=notification.attempts,
+        )
         if isinstance(outcome, str):
-            notification.status, notification.provider_id, notification.sent_at = NotificationStatus.sent, outcome, now
-            record_stage(
-                session,
-                notification.incident_id,
-                Stage.notification_sent,
-                now,
-                channel="sms",
-                provider=self.channel.name,
-                provider_id=outcome,
-                role=notification.role,
-                advocate_id=notification.advocate_id,
-            )
-            log_.info("sms.sent", provider=self.channel.name)
+            notification.status, notification.provider_id = NotificationStatus.sent, outcome
+            notification.sent_at, notification.started_at = now, None
+            if notification.kind == "alert":
+                record_stage(
+                    session,
+                    notification.incident_id,
+                    Stage.notification_sent,
+                    now,
+                    channel=notification.channel,
+                    provider=self.channel.name,
+                    provider_id=outcome,
+                    role=notification.role,
+                    advocate_id=notification.advocate_id,
+                    reconciled=adopted or None,
+                )
+            log_.info("send.sent", kind=notification.kind, provider=self.channel.name, reconciled=adopted)
             return
         notification.error = outcome.reason
+        if not outcome.unknown:  # an answer came: nothing is in flight; otherwise the retry reconciles first
+            notification.started_at = None
         if outcome.retryable and notification.attempts < MAX_SEND_ATTEMPTS:
             notification.due_at = now + backoff(notification.attempts)
-            log_.warning("sms.retrying", error=outcome.reason, code=outcome.code)
+            log_.warning("send.retrying", error=outcome.reason, code=outcome.code)
             return
-        notification.status = NotificationStatus.failed
-        record_stage(
-            session,
-            notification.incident_id,
-            Stage.notification_failed,
-            now,
-            channel="sms",
-            role=notification.role,
-            advocate_id=notification.advocate_id,
-            error=outcome.reason,
-            code=outcome.code,
-        )
-        log_.warning("sms.failed", error=outcome.reason, code=outcome.code)
-        await move_on(
-            session,
-            notification,
-            reason=f"sms to {notification.role} failed: {outcome.reason}",
-            now=now,
-            settings=self.settings,
-        )
+        log_.warning("send.failed", error=outcome.reason, code=outcome.code)
+        if outcome.code in UNREACHABLE_CODES:
+            await mark_unreachable(session, notification, code=outcome.code or 0, reason=outcome.reason, now=now)
+        await notification_failed(session, notification, reason=outcome.reason, code=outcome.code, now=now)
 
-    # -- waking -----------------------------------------------------------------------------------------------
+    # -- events back to dispatch ------------------------------------------------------------------------------
+
+    async def _notice_next(self) -> bool:
+        now = self.clock.now()
+        earlier = aliased(CadNotice)
+        async with self.db.sessionmaker.begin() as session:
+            row = (
+                await session.execute(
+                    select(CadNotice, Agency)
+                    .join(Agency, Agency.id == CadNotice.agency_id)
+                    .where(
+                        CadNotice.status == "pending",
+                        CadNotice.due_at <= now,
+                        # In order per incident: nothing later goes before an earlier one is delivered.
+                        ~select(earlier.id)
+                        .where(
+                            and_(
+                                earlier.incident_id == CadNotice.incident_id,
+                                earlier.id < CadNotice.id,
+                                earlier.status == "pending",
+                            )
+                        )
+                        .exists(),
+                    )
+                    .order_by(CadNotice.due_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True, of=CadNotice)
+                )
+            ).first()
+            if row is None:
+                return False
+            notice, agency = row
+            notice.attempts += 1
+            notice.due_at = now + self.lease
+        body = json.dumps(notice.payload).encode()
+        error: str | None = "the agency has no notify URL any more"
+        if agency.notify_url:
+            headers = webhooks.signed_headers(agency.webhook_secret, f"notice_{notice.id}", self.clock.now(), body)
+            try:
+                response = await self.notify_http.post(agency.notify_url, content=body, headers=headers)
+                error = None if response.is_success else f"answered {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+        async with self.db.sessionmaker.begin() as session:
+            current = await session.get(CadNotice, notice.id, with_for_update=True)
+            if current is None or current.status != "pending" or current.attempts != notice.attempts:
+                return True
+            now = self.clock.now()
+            if error is None:
+                current.status, current.delivered_at = "delivered", now
+            else:  # a CAD may be down for hours: keep trying, five minutes apart at most
+                current.error, current.due_at = error, now + backoff(current.attempts, cap=300)
+                log.warning("cad_notice.retrying", notice_id=current.id, attempt=current.attempts, error=error)
+        return True
+
+    # -- waking and the self-audit ----------------------------------------------------------------------------
 
     async def next_due_in(self) -> float:
         """Seconds until the earliest timer, capped by the poll interval."""
         async with self.db.sessionmaker() as session:
             due = [
-                await session.scalar(select(func.min(m.due_at)).where(m.status == "pending"))
-                for m in (Callout, Notification)
+                await session.scalar(select(func.min(Callout.due_at)).where(Callout.status.in_(TIMED))),
+                await session.scalar(select(func.min(Notification.due_at)).where(Notification.status == "pending")),
+                await session.scalar(select(func.min(CadNotice.due_at)).where(CadNotice.status == "pending")),
             ]
         soonest = min((d for d in due if d is not None), default=None)
         poll = self.settings.worker_poll_seconds
@@ -246,9 +331,18 @@ class Worker:
             return poll
         return max(0.0, min(poll, (soonest - self.clock.now()).total_seconds()))
 
+    async def audit(self) -> float | None:
+        """Call out any timer running late (a stalled worker, a lost wake-up); the next pass acts on it."""
+        async with self.db.sessionmaker() as session:
+            late = await oldest_overdue(session, self.clock.now())
+        if late is not None:
+            log.warning("worker.overdue", oldest_seconds=round(late, 1))
+        return late
+
     async def run_forever(self, dsn: str) -> None:
         """Work until cancelled. Survives database outages: it logs, waits a poll interval and tries again."""
         listener: asyncpg.Connection | None = None
+        last_audit = 0.0
         log.info("worker.started", channel=self.channel.name)
         try:
             while True:
@@ -257,6 +351,9 @@ class Worker:
                     if listener is None or listener.is_closed():
                         listener = await asyncpg.connect(dsn)
                         await listener.add_listener(CALLOUTS_CHANNEL, lambda *_: self.wake.set())
+                    if time.monotonic() - last_audit > self.settings.worker_audit_seconds:
+                        last_audit = time.monotonic()
+                        await self.audit()
                     await self.run_once()
                     wait = await self.next_due_in()
                 except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, UniqueConstraint
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
@@ -53,7 +54,7 @@ class Shift(Base):
     __table_args__ = (
         CheckConstraint(f"start_minute >= 0 AND start_minute < {MINUTES_PER_WEEK}", name="start_in_week"),
         CheckConstraint(f"minutes > 0 AND minutes <= {MINUTES_PER_WEEK}", name="length_in_week"),
-        CheckConstraint("role IN ('primary', 'backup')", name="role"),
+        CheckConstraint("role IN ('primary', 'backup', 'supervisor')", name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,3 +63,17 @@ class Shift(Base):
     role: Mapped[str] = mapped_column(String(16))
     start_minute: Mapped[int]  # minutes since Monday 00:00
     minutes: Mapped[int]
+
+
+class EscalationPolicy(Base):
+    """How a tier escalates for an agency, or for one of its areas (which then wins)."""
+
+    __tablename__ = "escalation_policies"
+    __table_args__ = (UniqueConstraint("agency_id", "area_id", "tier", postgresql_nulls_not_distinct=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"))
+    tier: Mapped[str] = mapped_column(String(16))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    repeat: Mapped[int]

@@ -14,7 +14,7 @@ from services.directory.models import MINUTES_PER_WEEK, Advocate, Area, Shift
 from services.directory.schemas import DAYS, OnCall
 from shared.tables import Agency
 
-ROLE_ORDER = ("primary", "backup")
+ROLE_ORDER = ("primary", "backup", "supervisor")
 
 
 def minute_of_week(at: datetime, timezone: str) -> int:
@@ -50,7 +50,7 @@ class OnShift:
 
 
 def order_chain(on_shift: Iterable[OnShift], language: str | None) -> list[OnCall]:
-    """Primaries before backups; within a role, speakers of the victim's language first; each person once."""
+    """Primaries, backups, then supervisors; within a role, speakers of the victim's language first; each once."""
     chain: list[OnCall] = []
     seen: set[int] = set()
     for role in ROLE_ORDER:

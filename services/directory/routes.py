@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from services.directory import service
+from services.directory.policies import policy_for, put_policy
 from services.directory.roster import on_call
 from services.directory.schemas import (
     AdvocateIn,
@@ -19,7 +20,10 @@ from services.directory.schemas import (
     Key,
     Language,
     OnCallOut,
+    PolicyIn,
+    PolicyOut,
     ScheduleIn,
+    Tier,
 )
 from shared.auth import AdminDep
 from shared.db import SessionDep
@@ -82,10 +86,32 @@ async def get_on_call(
     area: Annotated[str | None, Query(max_length=64)] = None,
     at: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
     language: Annotated[Language | None, Query(description="The victim's language (BCP 47)")] = None,
+    tier: Annotated[Tier | None, Query(description="Include how this tier escalates here")] = None,
 ) -> OnCallOut:
     if at is not None and at.tzinfo is None:
         raise Invalid("`at` needs a time zone offset (RFC 3339).")
     moment = at or request.app.state.clock.now()
     agency = await service.get_agency(session, slug)
     chain = await on_call(session, agency, area, moment, language)
-    return OnCallOut(agency=slug, area=area, at=moment, language=language, chain=chain, hotline=agency.hotline)
+    area_row = await service.find_area(session, agency, area) if area else None
+    policy = await policy_for(session, agency, area_row, tier) if tier else None
+    return OnCallOut(
+        agency=slug, area=area, at=moment, language=language, chain=chain, hotline=agency.hotline, policy=policy
+    )
+
+
+@router.put("/agencies/{slug}/policies/{tier}", summary="Set how a tier escalates in all of an agency's areas")
+async def put_agency_policy(slug: Slug, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep) -> PolicyOut:
+    agency = await service.get_agency(session, slug)
+    await put_policy(session, agency, None, tier, spec)
+    return await policy_for(session, agency, None, tier)
+
+
+@router.put("/agencies/{slug}/areas/{code}/policies/{tier}", summary="Set how a tier escalates in one area")
+async def put_area_policy(
+    slug: Slug, code: AreaCode, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep
+) -> PolicyOut:
+    agency = await service.get_agency(session, slug)
+    area = await service.get_area(session, agency, code)
+    await put_policy(session, agency, area, tier, spec)
+    return await policy_for(session, agency, area, tier)

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.phones import E164
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Role = Literal["primary", "backup", "supervisor"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 StartTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 EndTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
@@ -48,6 +49,9 @@ class AgencyIn(In):
     webhook_secret: str | None = Field(
         default=None, description="Set the webhook secret (whsec_...); omitted, a new agency gets a fresh one."
     )
+    notify_url: AnyHttpUrl | None = Field(
+        default=None, description="Where Callout posts signed events when an advocate accepts, is en route, on scene."
+    )
 
 
 class AgencyOut(BaseModel):
@@ -56,6 +60,7 @@ class AgencyOut(BaseModel):
     hotline: str
     timezone: str
     code_map: dict[str, str]
+    notify_url: str | None = None
     webhook_secret: str | None = Field(default=None, description="Shown once: when created or set.")
 
 
@@ -87,7 +92,7 @@ class AdvocateOut(BaseModel):
 
 class ShiftIn(In):
     advocate: Key
-    role: Literal["primary", "backup"]
+    role: Role
     day: Day
     start: StartTime = "00:00"
     end: EndTime = Field(default="24:00", description="At or before start: the shift ends the next day.")
@@ -119,7 +124,7 @@ class OnCall(BaseModel):
     key: str
     name: str
     phone: str
-    role: Literal["primary", "backup"]
+    role: Role
     languages: list[str]
     language_match: bool | None = Field(description="Whether the advocate speaks the language asked for, if any.")
     reason: str
@@ -130,5 +135,27 @@ class OnCallOut(BaseModel):
     area: str | None
     at: AwareDatetime | datetime
     language: str | None
-    chain: list[OnCall] = Field(description="Whom to alert, in order: primaries, then backups; speakers first.")
+    chain: list[OnCall] = Field(
+        description="Who is on call, in order: primaries, backups, supervisors; speakers first."
+    )
     hotline: str
+    policy: PolicyOut | None = Field(default=None, description="How the tier asked for escalates here.")
+
+
+Tier = Literal["immediate", "priority", "follow_up"]
+
+
+class Step(In):
+    notify: list[Literal["primary", "backup", "supervisor", "hotline"]] = Field(min_length=1, max_length=4)
+    via: list[Literal["sms", "voice"]] = Field(min_length=1, max_length=2)
+    wait_seconds: int = Field(ge=1, le=7 * 24 * 3600, description="How long to wait for an acceptance.")
+
+
+class PolicyIn(In):
+    steps: list[Step] = Field(min_length=1, max_length=10)
+    repeat: int = Field(default=0, ge=0, le=5, description="How many times to run the steps again.")
+
+
+class PolicyOut(PolicyIn):
+    tier: Tier
+    source: Literal["default", "agency", "area"]

@@ -38,6 +38,7 @@ async def put_agency(session: AsyncSession, slug: str, spec: AgencyIn, *, now: d
     agency.name, agency.hotline, agency.timezone = spec.name, spec.hotline, spec.timezone
     if spec.code_map is not None:
         agency.code_map = spec.code_map
+    agency.notify_url = str(spec.notify_url) if spec.notify_url else None
     await session.flush()
     return agency, new_secret
 
@@ -106,8 +107,12 @@ async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: 
     return shifts
 
 
+async def find_area(session: AsyncSession, agency: Agency, code: str) -> Area | None:
+    return await session.scalar(select(Area).where(Area.agency_id == agency.id, Area.code == code))
+
+
 async def get_area(session: AsyncSession, agency: Agency, code: str) -> Area:
-    area = await session.scalar(select(Area).where(Area.agency_id == agency.id, Area.code == code))
+    area = await find_area(session, agency, code)
     if area is None:
         raise NotFound(f"No area {code!r} in agency {agency.slug!r}.")
     return area

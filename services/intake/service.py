@@ -13,9 +13,11 @@ from services.intake.models import ReceivedEvent
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
 from services.intake.triage import Triage, triage
 from shared.problems import Conflict
-from shared.tables import Agency, Callout, CalloutStatus, Incident, Stage, Tier, record_stage, wake_alerts
+from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, Stage, Tier, record_stage, wake_alerts
 
 ENDED = {EventStatus.closed, EventStatus.cancelled}
+# A callout still running (or accepted): a CAD close, cancel or reclassification ends it.
+LIVE = (*OPEN, CalloutStatus.accepted)
 
 
 async def claim_webhook_id(
@@ -130,13 +132,17 @@ async def receive_event(
     )
 
     callout = await session.scalar(
-        select(Callout).where(Callout.incident_id == incident.id, Callout.status != CalloutStatus.cancelled)
+        select(Callout).where(Callout.incident_id == incident.id, Callout.status.in_(LIVE)).with_for_update()
     )
     if event.status in ENDED:
-        await cancel_unsent_callouts(session, incident)
         record_stage(
             session, incident.id, Stage.closed, now, source_at=event.occurred_at, by="cad", status=event.status.value
         )
+        if callout is not None:
+            await end_callout(session, callout, f"CAD {event.status.value} the call", now)
+        callout = None
+    elif callout is not None and result.tier is Tier.none:
+        await end_callout(session, callout, "reclassified: no longer a DV call", now)
         callout = None
     elif callout is None and result.tier is not Tier.none:
         callout = Callout(
@@ -175,9 +181,11 @@ async def receive_event(
     return receipt
 
 
-async def cancel_unsent_callouts(session: AsyncSession, incident: Incident) -> None:
-    await session.execute(
-        update(Callout)
-        .where(Callout.incident_id == incident.id, Callout.status == CalloutStatus.pending)
-        .values(status=CalloutStatus.cancelled)
-    )
+async def end_callout(session: AsyncSession, callout: Callout, reason: str, now: datetime) -> None:
+    """Stop a callout. One nobody was alerted for simply ends; otherwise the alerts worker tells whoever was."""
+    callout.end_reason, callout.updated_at = reason, now
+    if callout.status == CalloutStatus.pending:
+        callout.status = CalloutStatus.cancelled
+        return
+    callout.status, callout.due_at = CalloutStatus.cancelling, now
+    await wake_alerts(session)
