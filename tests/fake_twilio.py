@@ -34,6 +34,7 @@ class Fault:
     code: int | None = None
     hang: bool = False
     hang_after: bool = False
+    only: str | None = None  # "sms" or "voice": the first such request gets it; None: the first request
 
 
 @dataclass
@@ -128,7 +129,9 @@ class FakeTwilio:
         self.requests += 1
         if request.match_info["sid"] != self.account_sid or not self._authorized(request):
             return self._error(401, 20003, "Authenticate")
-        fault = self.faults.popleft() if self.faults else None
+        fault = next((f for f in self.faults if f.only in (None, kind)), None)
+        if fault:
+            self.faults.remove(fault)
         if fault and not fault.hang_after:
             if fault.hang:
                 await self._release.wait()  # never answers while the test runs: the client must time out

@@ -272,12 +272,13 @@ async def mark_unreachable(
 
 
 async def cancel_alive(session: AsyncSession, callout: Callout, now: datetime, *, recipient: str | None = None) -> None:
-    """Stop whatever has not gone out yet (for one recipient, or everyone)."""
-    query = update(Notification).where(
-        Notification.callout_id == callout.id, Notification.kind == "alert", Notification.status == "pending"
-    )
-    if recipient is not None:
-        query = query.where(Notification.recipient == recipient)
+    """Stop alerting: everyone (what has not gone out yet), or one person who said no (all that may still reach
+    them: their ringing call no longer keeps the step waiting)."""
+    query = update(Notification).where(Notification.callout_id == callout.id, Notification.kind == "alert")
+    if recipient is None:
+        query = query.where(Notification.status == NotificationStatus.pending)
+    else:
+        query = query.where(Notification.recipient == recipient, Notification.status.in_(ALIVE))
     await session.execute(query.values(status=NotificationStatus.cancelled, updated_at=now))
 
 

@@ -17,7 +17,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -297,7 +297,9 @@ class Worker:
         body = json.dumps(notice.payload).encode()
         error: str | None = "the agency has no notify URL any more"
         if agency.notify_url:
-            headers = webhooks.signed_headers(agency.webhook_secret, f"notice_{notice.id}", self.clock.now(), body)
+            # The signature's timestamp is the wire's (the receiver checks it against its own clock), not the domain's.
+            signed_at = datetime.now(UTC)
+            headers = webhooks.signed_headers(agency.webhook_secret, f"notice_{notice.id}", signed_at, body)
             try:
                 response = await self.notify_http.post(agency.notify_url, content=body, headers=headers)
                 error = None if response.is_success else f"answered {response.status_code}"
