@@ -69,6 +69,9 @@ class FakeTwilio:
     callback_client: httpx.AsyncClient | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
+    # The client ports of requests left hanging after the work was done: whoever holds one is mid-send.
+    hanging: list[int] = field(default_factory=list)
+    hung: asyncio.Event = field(default_factory=asyncio.Event)
     _sids: itertools.count[int] = field(default_factory=itertools.count)
     base_url: str = ""
     _runner: web.AppRunner | None = None
@@ -95,6 +98,8 @@ class FakeTwilio:
         self.messages.clear()
         self.faults.clear()
         self.requests = 0
+        self.hanging.clear()
+        self.hung = asyncio.Event()
         self._release.set()  # let any hung request go before the next test
         self._release = asyncio.Event()
         self.callback_client = None
@@ -148,6 +153,9 @@ class FakeTwilio:
             self.messages.append(message)
             self._changed.notify_all()
         if fault:  # the work is done, but the answer never comes: the outcome is unknown to the sender
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.hanging.append(peer[1] if peer else 0)
+            self.hung.set()
             await self._release.wait()
         return web.json_response(self._resource(message), status=201)
 
@@ -172,7 +180,7 @@ class FakeTwilio:
             to = request.query.get("To")
             since = request.query.get(since_param)
             found = [
-                self._resource(m)
+                {**self._resource(m), **({"body": m.body} if kind == "sms" else {})}
                 for m in self.messages
                 if m.kind == kind
                 and (to is None or m.to == to)

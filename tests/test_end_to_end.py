@@ -3,11 +3,8 @@ others, the texts arriving at a fake Twilio over real HTTP — and not one line 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,45 +16,12 @@ import pytest
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import PHONES, SECRET, dv_event, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
-
-CALLOUT = str(Path(sys.executable).with_name("callout"))
+from tests.processes import Server, free_port, run
 
 
 def priority_event() -> dict[str, Any]:
     """Screened in without a lethality sign: the priority tier, whose first step is one text."""
     return dv_event(type_code="DVA", screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self.started = asyncio.Event()
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            line = raw.decode()
-            self.lines.append(line)
-            if "Application startup complete" in line:
-                self.started.set()
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.terminate()
-        await self.process.wait()
-        await self.reader
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
 
 
 @pytest.fixture
@@ -80,24 +44,9 @@ async def env(database_url: str, fake_twilio: FakeTwilio) -> dict[str, str]:
 
 @pytest.fixture
 async def server(env: dict[str, str]) -> AsyncIterator[Server]:
-    process = await asyncio.create_subprocess_exec(
-        CALLOUT, "serve", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    server = Server(process)
-    try:
-        async with asyncio.timeout(30):
-            await server.started.wait()
-        yield server
-    finally:
-        await server.stop()
-
-
-async def run(env: dict[str, str], *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        CALLOUT, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
+    server = await Server.start(env)
+    yield server
+    await server.stop()
 
 
 async def test_demo_then_a_cad_event_of_our_own_reach_the_advocates_phone(

@@ -43,8 +43,9 @@ class Channel(Protocol):
         """Start a call that speaks `twiml`; return its id, or raise SendFailed."""
         ...
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
-        """Ids of the texts (or calls) the provider has to `to` since `since`: to reconcile an unknown outcome."""
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
+        """(id, text) of what the provider sent (or rang) to `to` since `since`, to reconcile an unknown outcome;
+        a call has no text."""
         ...
 
     async def close(self) -> None: ...
@@ -66,7 +67,7 @@ class ConsoleChannel:
         print(f"\n📞 CALL to {masked(to)}: {twiml}\n", file=self.out, flush=True)
         return "console-" + secrets.token_hex(8)
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
         return []  # the console keeps nothing: an unknown outcome is sent again
 
     async def close(self) -> None:
@@ -126,7 +127,8 @@ class TwilioChannel:
                 body=body,
                 status_callback=status_callback,
                 validity_period=self.validity_seconds,  # a stale alert is worse than none: it would mislead
-                content_retention="discard",  # keep the text out of Twilio's logs
+                # The text stays at Twilio (no ContentRetention=discard): it carries no personal data, and its
+                # unique link is how a send whose outcome was lost is recognised there.
             )
         return str(message.sid)
 
@@ -142,13 +144,13 @@ class TwilioChannel:
             )
         return str(call.sid)
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[str]:
+    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
         with provider_errors():
             if channel == "sms":
-                found: list[Any] = await self.client.messages.list_async(to=to, date_sent_after=since, limit=20)
-            else:
-                found = await self.client.calls.list_async(to=to, start_time_after=since, limit=20)
-        return [str(item.sid) for item in found]
+                texts = await self.client.messages.list_async(to=to, date_sent_after=since, limit=50)
+                return [(str(m.sid), m.body) for m in texts]
+            calls = await self.client.calls.list_async(to=to, start_time_after=since, limit=50)
+        return [(str(c.sid), None) for c in calls]
 
     async def close(self) -> None:
         await self.http.close()

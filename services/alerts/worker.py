@@ -201,21 +201,25 @@ class Worker:
 
     async def _reconcile(self, notification: Notification, since: datetime) -> str | None:
         """An earlier attempt was handed over and never answered (a timeout, a worker killed): did the provider
-        get it? Anything it sent to this phone since then that no notification of ours claims is this one.
-        When the provider cannot say, send again: a duplicate beats a missed callout."""
+        get it? A text is known by its body, unique by its link; a call, by being one to this phone since then
+        that no notification of ours claims. When the provider cannot say, send again: a duplicate beats a
+        missed callout."""
         try:
             found = await self.channel.find_sent(
                 channel=notification.channel, to=notification.to, since=since - timedelta(seconds=5)
             )
         except SendFailed:
             return None
+        if notification.channel == "sms":
+            found = [(sid, body) for sid, body in found if body == notification.body]
         if not found:
             return None
         async with self.db.sessionmaker() as session:
+            sids = [sid for sid, _ in found]
             claimed = set(
-                await session.scalars(select(Notification.provider_id).where(Notification.provider_id.in_(found)))
+                await session.scalars(select(Notification.provider_id).where(Notification.provider_id.in_(sids)))
             )
-        unclaimed = [sid for sid in found if sid not in claimed]
+        unclaimed = [sid for sid in sids if sid not in claimed]
         log.info("send.reconciled", notification_id=str(notification.id), found=len(found), adopted=bool(unclaimed))
         return unclaimed[0] if unclaimed else None
 

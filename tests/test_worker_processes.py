@@ -1,0 +1,116 @@
+"""Several worker processes on one PostgreSQL; one is killed (SIGKILL) in the middle of a send. Every step is
+still sent exactly once, and every callout still escalates on time."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import func, select
+
+from services.alerts.models import Notification
+from shared.db import Database
+from tests.conftest import ADMIN_TOKEN
+from tests.factories import PHONES, dv_event, make_program, post_event
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio, Fault
+from tests.processes import Server, free_port
+
+INCIDENTS = 6
+WAIT = 3  # seconds each step waits for an acceptance, in this test's policy
+ON_TIME = 1.5  # how late a step may start: the poll interval, a lease, and a loaded CI machine
+
+
+@pytest.fixture
+async def workers(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[list[Server]]:
+    directory_port = free_port()
+    env = {
+        **os.environ,
+        "CALLOUT_DATABASE_URL": database_url,
+        "CALLOUT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CALLOUT_PUBLIC_URL": "https://callout.example.org",
+        "CALLOUT_DIRECTORY_URL": f"http://127.0.0.1:{directory_port}",
+        "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CALLOUT_TWILIO_FROM": FROM,
+        "CALLOUT_TWILIO_API_BASE": fake_twilio.base_url,
+        "CALLOUT_TWILIO_TIMEOUT_SECONDS": "30",  # the hung send must be killed, not timed out
+        "CALLOUT_WORKER_LEASE_SECONDS": "2",
+        "CALLOUT_WORKER_POLL_SECONDS": "0.2",
+    }
+    servers = [await Server.start(env, "--service", "directory", "--port", str(directory_port))]
+    for _ in range(3):
+        servers.append(await Server.start(env, "--service", "worker", "--port", str(free_port())))
+    yield servers[1:]
+    for server in servers:
+        await server.stop()
+
+
+async def notifications_settled(database_url: str, expected: int) -> None:
+    """Wait (on the database, 30 s at most) until `expected` alerts exist and none is still to be sent."""
+    database = Database.connect(database_url, pool_size=1)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                async with database.sessionmaker() as session:
+                    counts = dict(
+                        (
+                            await session.execute(
+                                select(Notification.status, func.count()).group_by(Notification.status)
+                            )
+                        ).all()
+                    )
+                if sum(counts.values()) >= expected and not counts.get("pending"):
+                    return
+                await asyncio.sleep(0.1)  # polling a condition, not waiting out a timer
+    finally:
+        await database.close()
+
+
+async def test_a_worker_killed_mid_send_loses_nothing_and_sends_nothing_twice(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    workers: list[Server],
+    fake_twilio: FakeTwilio,
+    database_url: str,
+) -> None:
+    await make_program(client, admin)
+    policy = {
+        "steps": [
+            {"notify": ["primary"], "via": ["sms"], "wait_seconds": WAIT},
+            {"notify": ["backup"], "via": ["sms"], "wait_seconds": WAIT},
+        ],
+        "repeat": 0,
+    }
+    assert (await client.put("/v1/directory/agencies/metro/policies/immediate", json=policy, headers=admin)).is_success
+    fake_twilio.fail_next(Fault(hang_after=True))  # the first text goes out, and its answer never comes
+
+    refs = [(await post_event(client, dv_event())).json()["incident_ref"] for _ in range(INCIDENTS)]
+    async with asyncio.timeout(15):
+        await fake_twilio.hung.wait()
+    [port] = fake_twilio.hanging
+    [victim] = [c.pid for c in psutil.net_connections(kind="tcp") if c.laddr and c.laddr.port == port and c.pid]
+    assert victim in [w.process.pid for w in workers]
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.perf_counter()
+
+    await notifications_settled(database_url, expected=2 * INCIDENTS)
+    await fake_twilio.wait_for_messages(2 * INCIDENTS)
+
+    primaries, backups = fake_twilio.to(PHONES["luis"]), fake_twilio.to(PHONES["mei"])
+    assert (len(primaries), len(backups)) == (INCIDENTS, INCIDENTS)  # each step once: the hung one not resent
+    reconciled = 0
+    for ref in refs:  # each backup step started when the first step's wait ran out, killed worker or not
+        entries = (await client.get(f"/v1/incidents/{ref}/timeline", headers=admin)).json()["entries"]
+        reconciled += sum(1 for e in entries if e["stage"] == "notification_sent" and e["data"].get("reconciled"))
+        at = {e["stage"]: datetime.fromisoformat(e["observed_at"]) for e in entries}
+        lateness = (at["escalated"] - at["advocate_matched"]).total_seconds() - WAIT
+        assert 0 <= lateness <= ON_TIME, f"{ref}: the backup step started {lateness:.2f} s late"
+    assert reconciled >= 1  # what the killed worker had handed over was found at Twilio, not sent again
+    assert time.perf_counter() - killed_at < 20
