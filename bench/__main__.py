@@ -35,6 +35,7 @@ ADMIN = "bench-admin-token-0123456789abcdef"
 RATE = float(os.environ.get("BENCH_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", str(os.cpu_count() or 1)))
 SATURATION_SECONDS = float(os.environ.get("BENCH_SATURATION_SECONDS", "10"))
 
 
@@ -78,7 +79,9 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
     }
     callout = str(Path(sys.executable).with_name("callout"))
     with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(callout, "serve", env=env, stdout=out, stderr=out)
+        process = await asyncio.create_subprocess_exec(
+            callout, "serve", "--processes", str(PROCESSES), env=env, stdout=out, stderr=out
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=base) as http:
@@ -95,8 +98,13 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
             await process.wait()
 
 
+def priority_event() -> dict[str, Any]:
+    """The commonest screened-in call: the priority tier, whose first alert is one text."""
+    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[])
+
+
 async def post(http: httpx.AsyncClient) -> tuple[float, httpx.Response]:
-    body = json.dumps(dv_event()).encode()
+    body = json.dumps(priority_event()).encode()
     started = time.perf_counter()
     response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
     return started, response
@@ -118,7 +126,7 @@ async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> dict[st
         await asyncio.sleep(max(0.0, start + i / RATE - time.perf_counter()))
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
-    messages = await twilio.wait_for_messages(count)
+    messages = await twilio.wait_for_messages(count, within=300)
     arrived = {m.body.split(":")[0].removeprefix("Callout "): m.received_at for m in messages}
     latencies = [
         (arrived[code] - at) * 1000 for code, at in accepted.items() if code not in duplicate_codes and code in arrived

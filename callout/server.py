@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 import uvicorn
 from alembic import command as alembic_command
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from callout import embedded
@@ -38,17 +41,40 @@ def database_url(settings: Settings) -> str:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in containers).")
 @click.option("--port", type=int, default=None, help="Port (default CALLOUT_PORT, 8000).")
-def serve(part: str, host: str, port: int | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes sharing the port, each with its own worker (they coordinate in the database).",
+)
+def serve(part: str, host: str, port: int | None, processes: int) -> None:
     """Migrate the database, then serve."""
     settings = load_settings()
     configure_logging(json=settings.json_logs)
     url = database_url(settings)
     migrate(url)
-    app = build(Part(part), settings, url)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a normal exit instead lets the embedded
     # PostgreSQL stop with us (it stops at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(app, host=host, port=port or settings.port, log_config=None, access_log=False)
+    options: dict[str, Any] = {"host": host, "port": port or settings.port, "log_config": None, "access_log": False}
+    if processes == 1:
+        uvicorn.run(build(Part(part), settings, url), **options)
+        return
+    # Each process builds its own app from the environment (uvicorn starts them afresh).
+    os.environ.update({"CALLOUT_DATABASE_URL": url, SERVE_PART: part})
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=processes, **options)
+
+
+SERVE_PART = "CALLOUT_SERVE_PART"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several `serve --processes` processes."""
+    settings = load_settings()
+    configure_logging(json=settings.json_logs)
+    assert settings.database_url is not None  # set by the parent
+    return build(Part(os.environ[SERVE_PART]), settings, settings.database_url)
 
 
 @click.command("migrate")

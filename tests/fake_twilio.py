@@ -107,9 +107,9 @@ class FakeTwilio:
     def fail_next(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 
-    async def wait_for_messages(self, count: int) -> list[Message]:
-        """Wait (on a condition, up to 10 s) until `count` messages have arrived."""
-        async with asyncio.timeout(10), self._changed:
+    async def wait_for_messages(self, count: int, *, within: float = 10) -> list[Message]:
+        """Wait (on a condition, `within` seconds at most) until `count` messages have arrived."""
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.messages) >= count)
         return list(self.messages)
 

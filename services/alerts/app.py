@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -75,7 +76,9 @@ def worker_service(
             db=app.state.db,
             clock=app.state.clock,
             channel=channel,
-            directory=DirectoryClient(http),
+            directory=DirectoryClient(
+                http, clock=app.state.clock, fresh_for=timedelta(seconds=settings.roster_fresh_seconds)
+            ),
             notify_http=notify_http,
             settings=settings,
         )

@@ -1,11 +1,13 @@
-"""The alerts side of the directory's HTTP API: who is on call."""
+"""The alerts side of the directory's HTTP API: who is on call, and how a tier escalates there."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+
+from shared.clock import Clock
 
 
 class DirectoryUnavailable(Exception):
@@ -13,13 +15,21 @@ class DirectoryUnavailable(Exception):
 
 
 class DirectoryClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
+    """Answers are kept for `fresh_for`: on-call state is read every few seconds, as GoAlert's engine does, not
+    once per callout — a burst of calls in one area asks once. A shift change shows within that time."""
+
+    def __init__(self, http: httpx.AsyncClient, *, clock: Clock, fresh_for: timedelta) -> None:
+        self.http, self.clock, self.fresh_for = http, clock, fresh_for
+        self._answers: dict[tuple[str, str | None, str | None, str], tuple[datetime, dict[str, Any]]] = {}
 
     async def on_call(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
     ) -> dict[str, Any]:
         """Who is on call, in order, and how `tier` escalates there."""
+        key = (agency, area, language, tier)
+        kept = self._answers.get(key)
+        if kept is not None and at - kept[0] < self.fresh_for:
+            return kept[1]
         params = {"at": at.isoformat(), "tier": tier}
         if area:
             params["area"] = area
@@ -33,4 +43,5 @@ class DirectoryClient:
                 raise ValueError("an answer without a chain or a policy")
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc
+        self._answers[key] = (at, answer)
         return answer

@@ -16,7 +16,6 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,45 +86,42 @@ class Worker:
     async def run_once(self) -> int:
         """Act on everything due now, and on what that makes due; returns how many items were acted on."""
         total = 0
-        steps = (self._callout_next, self._send_next, self._notice_next)
-        while done := sum(await asyncio.gather(*(self._drain(step) for step in steps))):
+        while done := sum(await asyncio.gather(self._callouts(), self._sends(), self._notices())):
             total += done
         return total
 
-    async def _drain(self, step: Callable[[], Awaitable[bool]]) -> int:
-        async def lane() -> int:
-            done = 0
-            while await step():
-                done += 1
-            return done
-
-        return sum(await asyncio.gather(*(lane() for _ in range(self.settings.worker_concurrency))))
+    async def _claim(self, session: AsyncSession, model: Any, now: datetime, *options: Any) -> list[Any]:
+        """The oldest rows of `model` due by `now` that no other worker holds, locked for this transaction."""
+        return list(
+            await session.scalars(
+                select(model)
+                .where(model.status.in_(TIMED) if model is Callout else model.status == "pending")
+                .where(model.due_at <= now)
+                .order_by(model.due_at)
+                .limit(self.settings.worker_concurrency)
+                .options(*options)
+                .with_for_update(skip_locked=True, of=model)
+            )
+        )
 
     # -- callouts: route, escalate, cancel --------------------------------------------------------------------
 
-    async def _callout_next(self) -> bool:
+    async def _callouts(self) -> int:
         now = self.clock.now()
+        to_route: list[Callout] = []
         async with self.db.sessionmaker.begin() as session:
-            callout = await session.scalar(
-                select(Callout)
-                .where(Callout.status.in_(TIMED), Callout.due_at <= now)
-                .order_by(Callout.due_at)
-                .limit(1)
-                .options(joinedload(Callout.agency))
-                .with_for_update(skip_locked=True, of=Callout)
-            )
-            if callout is None:
-                return False
-            if callout.status == CalloutStatus.alerting:  # the step's wait is over, or nobody is left in it
-                await start_next_step(session, callout, now=now, settings=self.settings)
-                return True
-            if callout.status == CalloutStatus.cancelling:
-                await finish_cancelling(session, callout, now=now, settings=self.settings)
-                return True
-            callout.attempts += 1  # pending: lease it while the directory answers
-            callout.due_at = now + self.lease
-        await self._route(callout)
-        return True
+            due = await self._claim(session, Callout, now, joinedload(Callout.agency))
+            for callout in due:
+                if callout.status == CalloutStatus.alerting:  # the step's wait is over, or nobody is left in it
+                    await start_next_step(session, callout, now=now, settings=self.settings)
+                elif callout.status == CalloutStatus.cancelling:
+                    await finish_cancelling(session, callout, now=now, settings=self.settings)
+                else:  # pending: lease it while the directory answers
+                    callout.attempts += 1
+                    callout.due_at = now + self.lease
+                    to_route.append(callout)
+        await asyncio.gather(*(self._route(callout) for callout in to_route))
+        return len(due)
 
     async def _route(self, leased: Callout) -> None:
         try:
@@ -162,21 +158,19 @@ class Worker:
 
     # -- texts and calls --------------------------------------------------------------------------------------
 
-    async def _send_next(self) -> bool:
+    async def _sends(self) -> int:
         now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
-            notification = await session.scalar(
-                select(Notification)
-                .where(Notification.status == "pending", Notification.due_at <= now)
-                .order_by(Notification.due_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if notification is None:
-                return False
-            in_flight_since = notification.started_at  # set: an earlier attempt's outcome was never learned
-            notification.attempts += 1
-            notification.due_at, notification.started_at = now + self.lease, now
+            due: list[Notification] = await self._claim(session, Notification, now)
+            # started_at still set: an earlier attempt was handed over and its outcome never learned.
+            leased = [(notification, notification.started_at) for notification in due]
+            for notification in due:
+                notification.attempts += 1
+                notification.due_at, notification.started_at = now + self.lease, now
+        await asyncio.gather(*(self._send(notification, in_flight_since) for notification, in_flight_since in leased))
+        return len(leased)
+
+    async def _send(self, notification: Notification, in_flight_since: datetime | None) -> None:
         outcome: str | SendFailed
         adopted = await self._reconcile(notification, in_flight_since) if in_flight_since else None
         if adopted:
@@ -190,7 +184,6 @@ class Worker:
             current = await self._still_mine(session, notification)
             if current is not None:
                 await self._record_send(session, current, outcome, adopted=bool(adopted))
-        return True
 
     async def _hand_over(self, notification: Notification) -> str:
         if notification.channel == "voice":
@@ -266,11 +259,11 @@ class Worker:
 
     # -- events back to dispatch ------------------------------------------------------------------------------
 
-    async def _notice_next(self) -> bool:
+    async def _notices(self) -> int:
         now = self.clock.now()
         earlier = aliased(CadNotice)
         async with self.db.sessionmaker.begin() as session:
-            row = (
+            rows = (
                 await session.execute(
                     select(CadNotice, Agency)
                     .join(Agency, Agency.id == CadNotice.agency_id)
@@ -289,15 +282,17 @@ class Worker:
                         .exists(),
                     )
                     .order_by(CadNotice.due_at)
-                    .limit(1)
+                    .limit(self.settings.worker_concurrency)
                     .with_for_update(skip_locked=True, of=CadNotice)
                 )
-            ).first()
-            if row is None:
-                return False
-            notice, agency = row
-            notice.attempts += 1
-            notice.due_at = now + self.lease
+            ).all()
+            for notice, _ in rows:
+                notice.attempts += 1
+                notice.due_at = now + self.lease
+        await asyncio.gather(*(self._post_notice(notice, agency) for notice, agency in rows))
+        return len(rows)
+
+    async def _post_notice(self, notice: CadNotice, agency: Agency) -> None:
         body = json.dumps(notice.payload).encode()
         error: str | None = "the agency has no notify URL any more"
         if agency.notify_url:
@@ -312,14 +307,13 @@ class Worker:
         async with self.db.sessionmaker.begin() as session:
             current = await session.get(CadNotice, notice.id, with_for_update=True)
             if current is None or current.status != "pending" or current.attempts != notice.attempts:
-                return True
+                return
             now = self.clock.now()
             if error is None:
                 current.status, current.delivered_at = "delivered", now
             else:  # a CAD may be down for hours: keep trying, five minutes apart at most
                 current.error, current.due_at = error, now + backoff(current.attempts, cap=300)
                 log.warning("cad_notice.retrying", notice_id=current.id, attempt=current.attempts, error=error)
-        return True
 
     # -- waking and the self-audit ----------------------------------------------------------------------------
 
