@@ -1,8 +1,24 @@
 """The intake service, alone or as part of the whole."""
 
-from services.intake.routes import router
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.intake.routes import AgencyCache, router
 from shared.app import Service
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.agencies = AgencyCache()
+    yield
+
+
 def service() -> Service:
-    return Service("intake", routers=[router], tags=[{"name": "intake", "description": "CAD events and timelines"}])
+    return Service(
+        "intake",
+        routers=[router],
+        lifespan=lifespan,
+        tags=[{"name": "intake", "description": "CAD events and timelines"}],
+    )

@@ -3,23 +3,48 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.schemas import CadEvent, EventReceipt, TimelineEntryOut, TimelineOut
 from services.intake.service import receive_event
 from shared import webhooks
 from shared.auth import PrincipalDep
 from shared.db import SessionDep
-from shared.problems import NotFound, PayloadTooLarge, UnsupportedMediaType, invalid_payload
+from shared.problems import NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.tables import Agency, Incident, TimelineEntry
 
 MAX_BODY_BYTES = 256 * 1024
 
 router = APIRouter(tags=["intake"])
+
+
+class AgencyCache:
+    """Agencies as intake needs them (secret, code map), read from the database at most every few seconds:
+    a busy dispatch centre posts many events a second. A signature that fails against a kept secret is checked
+    again against the database before it is refused."""
+
+    def __init__(self, fresh_for: float = 5.0) -> None:
+        self.fresh_for = fresh_for
+        self._kept: dict[str, tuple[float, Agency | None]] = {}
+
+    async def get(self, session: AsyncSession, slug: str, *, fresh: bool = False) -> tuple[Agency | None, bool]:
+        """The agency (None if unknown), and whether it came from what was kept."""
+        kept = self._kept.get(slug)
+        if kept is not None and not fresh and time.monotonic() - kept[0] < self.fresh_for:
+            return kept[1], True
+        agency = await session.scalar(select(Agency).where(Agency.slug == slug))
+        if agency is not None:
+            session.expunge(agency)  # kept beyond this session, read only
+        if len(self._kept) > 10_000:  # slugs of unknown agencies must not grow it without bound
+            self._kept.clear()
+        self._kept[slug] = (time.monotonic(), agency)
+        return agency, False
 
 
 async def read_bounded_body(request: Request) -> bytes:
@@ -50,8 +75,15 @@ async def post_event(
     webhook_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> EventReceipt:
     body = await read_bounded_body(request)
-    known = await session.scalar(select(Agency).where(Agency.slug == agency))
-    webhooks.verify(known.webhook_secret if known else None, body, request.headers)
+    agencies: AgencyCache = request.app.state.agencies
+    known, kept = await agencies.get(session, agency)
+    try:
+        webhooks.verify(known.webhook_secret if known else None, body, request.headers)
+    except Unauthorized:
+        if not kept:
+            raise
+        known, _ = await agencies.get(session, agency, fresh=True)  # its secret may have just been rotated
+        webhooks.verify(known.webhook_secret if known else None, body, request.headers)
     assert known is not None and webhook_id is not None  # verify() refuses unknown agencies and missing ids
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("Events are JSON: send Content-Type: application/json.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Boolean, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from services.intake.models import ReceivedEvent
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
@@ -44,16 +45,10 @@ async def claim_webhook_id(
     return earlier
 
 
-async def lock_incident(session: AsyncSession, agency: Agency, event: CadEvent, now: datetime) -> Incident:
-    """The incident this event belongs to, locked so that events for one incident apply one at a time."""
-    query = (
-        select(Incident)
-        .where(Incident.agency_id == agency.id, Incident.cad_incident_id == event.incident_id)
-        .with_for_update()
-    )
-    if (incident := await session.scalar(query)) is not None:
-        return incident
-    await session.execute(
+async def lock_incident(session: AsyncSession, agency: Agency, event: CadEvent, now: datetime) -> tuple[Incident, bool]:
+    """The incident this event belongs to, and whether it is new — in one statement, its row locked so that
+    events for one incident apply one at a time."""
+    upsert: ReturningInsert[Incident, bool] = (
         insert(Incident)
         .values(
             agency_id=agency.id,
@@ -65,11 +60,13 @@ async def lock_incident(session: AsyncSession, agency: Agency, event: CadEvent, 
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["agency_id", "cad_incident_id"])
+        .on_conflict_do_update(index_elements=["agency_id", "cad_incident_id"], set_={"updated_at": now})
+        .returning(
+            Incident, literal_column("xmax = 0", Boolean).label("inserted")
+        )  # xmax 0: this statement inserted it
     )
-    incident = await session.scalar(query)
-    assert incident is not None
-    return incident
+    incident, inserted = (await session.execute(upsert, execution_options={"populate_existing": True})).one()
+    return incident, bool(inserted)
 
 
 def personal_details(event: CadEvent) -> dict[str, Any]:
@@ -105,7 +102,7 @@ async def receive_event(
     if earlier is not None:
         return EventReceipt.model_validate(earlier.response)
 
-    incident = await lock_incident(session, agency, event, now)
+    incident, new = await lock_incident(session, agency, event, now)
     result = triage(event, agency.code_map)
     apply_event(incident, event, result, now)
     units = [u.model_dump(mode="json", exclude_none=True) for u in event.units]
@@ -131,9 +128,11 @@ async def receive_event(
         screened_in=result.screen.screened_in if result.screen else None,
     )
 
-    callout = await session.scalar(
-        select(Callout).where(Callout.incident_id == incident.id, Callout.status.in_(LIVE)).with_for_update()
-    )
+    callout = None
+    if not new:  # a new incident has no callout yet: spare the query
+        callout = await session.scalar(
+            select(Callout).where(Callout.incident_id == incident.id, Callout.status.in_(LIVE)).with_for_update()
+        )
     if event.status in ENDED:
         record_stage(
             session, incident.id, Stage.closed, now, source_at=event.occurred_at, by="cad", status=event.status.value
