@@ -1,24 +1,31 @@
 """Runs `callout serve` as a real process on a fresh database, drives it like a CAD, and prints the figures.
 
 - webhook_to_sms_ms: from a CAD POST accepted (202 received) to the first Twilio request for it at the fake,
-  at a steady BENCH_RATE incidents/s (50) for BENCH_SECONDS (60).
-- intake_events_per_s, intake_p99_ms: signed DV events at saturation (BENCH_CONCURRENCY posters, 10 s); every
-  one also queues a callout that the worker texts meanwhile.
+  at a steady BENCH_RATE new DV incidents/s (50) for BENCH_SECONDS (60).
+- intake_events_per_s, intake_p99_ms: signed events at saturation (BENCH_CONCURRENCY posters, 10 s), of the
+  kind a CAD sends most: unit status updates to open incidents. intake_new_incidents_per_s: the same with new
+  DV incidents, each also queueing a callout that the workers route and text meanwhile.
+- timer_lateness_ms: 10,000 open callouts whose next escalation steps fall due over 10 minutes; how late each
+  of those due in the first 30 s starts.
+The server runs one process per core (`serve --processes`), as an operator would run it on this machine.
 The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import random
 import socket
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +35,7 @@ from sqlalchemy import make_url
 
 from callout import embedded
 from shared.db import libpq_url
-from tests.factories import dv_event, make_program, signed
+from tests.factories import HOTLINE, PHONES, dv_event, make_program, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 ADMIN = "bench-admin-token-0123456789abcdef"
@@ -37,6 +44,9 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", str(os.cpu_count() or 1)))
 SATURATION_SECONDS = float(os.environ.get("BENCH_SATURATION_SECONDS", "10"))
+OPEN_CALLOUTS = int(os.environ.get("BENCH_OPEN_CALLOUTS", "10000"))
+TIMER_SPREAD = float(os.environ.get("BENCH_TIMER_SPREAD", "600"))  # next steps fall due over 10 minutes...
+TIMER_WINDOW = float(os.environ.get("BENCH_TIMER_WINDOW", "30"))  # ...of which the bench watches the first 30 s
 
 
 def p99(values: list[float]) -> float:
@@ -98,28 +108,28 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
             await process.wait()
 
 
-def priority_event() -> dict[str, Any]:
+def priority_event(**overrides: Any) -> dict[str, Any]:
     """The commonest screened-in call: the priority tier, whose first alert is one text."""
-    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[])
+    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], **overrides)
 
 
-async def post(http: httpx.AsyncClient) -> tuple[float, httpx.Response]:
-    body = json.dumps(priority_event()).encode()
-    started = time.perf_counter()
-    response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
-    return started, response
-
-
-async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> dict[str, float]:
+async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> tuple[dict[str, float], list[str]]:
+    """Latency figures, and the CAD ids of the incidents made (for the updates that follow)."""
     count = int(RATE * SECONDS)
     accepted: dict[str, float] = {}
     duplicate_codes: set[str] = set()
+    incident_ids: list[str] = []
 
     async def one() -> None:
-        _, response = await post(http)
+        event = priority_event()
+        body = json.dumps(event).encode()
+        response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
         assert response.status_code == 202, response.text
+        incident_ids.append(event["incident_id"])
         code = response.json()["callout"]["code"]
-        (duplicate_codes.add(code) if code in accepted else accepted.__setitem__(code, time.perf_counter()))
+        if code in accepted:  # codes are short: two alike cannot be told apart at the fake
+            duplicate_codes.add(code)
+        accepted[code] = time.perf_counter()
 
     start, tasks = time.perf_counter(), []
     for i in range(count):
@@ -131,20 +141,24 @@ async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> dict[st
     latencies = [
         (arrived[code] - at) * 1000 for code, at in accepted.items() if code not in duplicate_codes and code in arrived
     ]
-    return {
+    figures = {
         "p50": round(statistics.median(latencies), 1),
         "p99": round(p99(latencies), 1),
         "samples": len(latencies),
     }
+    return figures, incident_ids
 
 
-async def intake_saturation(http: httpx.AsyncClient) -> dict[str, float]:
+async def intake_saturation(http: httpx.AsyncClient, events: Callable[[], dict[str, Any]]) -> dict[str, float]:
+    """Signed events from CONCURRENCY posters as fast as intake takes them, for SATURATION_SECONDS."""
     latencies: list[float] = []
     deadline = time.perf_counter() + SATURATION_SECONDS
 
     async def poster() -> None:
         while time.perf_counter() < deadline:
-            started, response = await post(http)
+            body = json.dumps(events()).encode()
+            started = time.perf_counter()
+            response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
             assert response.status_code == 202, response.text
             latencies.append((time.perf_counter() - started) * 1000)
 
@@ -158,6 +172,124 @@ async def intake_saturation(http: httpx.AsyncClient) -> dict[str, float]:
     }
 
 
+def unit_updates(incident_ids: list[str]) -> Callable[[], dict[str, Any]]:
+    """What a CAD sends most: status changes of the units on incidents already open."""
+    statuses = itertools.cycle(["dispatched", "en_route", "on_scene", "transporting", "cleared"])
+
+    def next_event() -> dict[str, Any]:
+        event = priority_event(incident_id=random.choice(incident_ids), status="updated")  # noqa: S311 - load mix
+        event["units"] = [{"unit": "A12", "status": next(statuses)}]
+        return event
+
+    return next_event
+
+
+async def timer_lateness(database_url: str) -> dict[str, float]:
+    """OPEN_CALLOUTS callouts waiting on their first step, their timers falling due over TIMER_SPREAD seconds:
+    how late does each next step due in the first TIMER_WINDOW seconds start? Seeded straight into the
+    database, as if intake had made them."""
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        agency_id, roster = (
+            await conn.fetchval("SELECT id FROM agencies WHERE slug = 'metro'"),
+            {
+                "primary": [
+                    {
+                        "advocate_id": 1,
+                        "key": "luis",
+                        "phone": PHONES["luis"],
+                        "language_match": None,
+                        "reason": "bench",
+                    }
+                ],
+                "backup": [
+                    {"advocate_id": 3, "key": "mei", "phone": PHONES["mei"], "language_match": None, "reason": "bench"}
+                ],
+                "supervisor": [],
+                "hotline": HOTLINE,
+            },
+        )
+        policy = {
+            "steps": [
+                {"notify": ["primary"], "via": ["sms"], "wait_seconds": 600},
+                {"notify": ["backup"], "via": ["sms"], "wait_seconds": 600},
+            ],
+            "repeat": 0,
+        }
+        start = datetime.now(UTC) + timedelta(seconds=5)
+        incidents, callouts = [], []
+        for n in range(OPEN_CALLOUTS):
+            incident_id, due = uuid.uuid4(), start + timedelta(seconds=TIMER_SPREAD * n / OPEN_CALLOUTS)
+            incidents.append(
+                (
+                    incident_id,
+                    f"INC-B{n:07d}",
+                    agency_id,
+                    f"BENCH-{n}",
+                    "open",
+                    "DVA",
+                    "priority",
+                    "{}",
+                    False,
+                    start,
+                    start,
+                )
+            )
+            callouts.append(
+                (
+                    uuid.uuid4(),
+                    incident_id,
+                    agency_id,
+                    "BNCH",
+                    "priority",
+                    "1",
+                    "alerting",
+                    due,
+                    json.dumps(roster),
+                    json.dumps(policy),
+                    0,
+                    1,
+                    start,
+                    start,
+                )
+            )
+        await conn.copy_records_to_table(
+            "incidents",
+            records=incidents,
+            columns=[
+                "id",
+                "ref",
+                "agency_id",
+                "cad_incident_id",
+                "status",
+                "type_code",
+                "tier",
+                "details",
+                "interpreter_needed",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        await conn.executemany(
+            "INSERT INTO callouts (id, incident_id, agency_id, code, tier, area, status, due_at, roster, policy, step,"
+            " step_seq, created_at, updated_at, attempts, round, declined) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+            " $9::jsonb, $10::jsonb, $11, $12, $13, $14, 0, 0, '[]')",
+            callouts,
+        )
+        await asyncio.sleep(5 + TIMER_WINDOW + 3)  # the bench lets the timers fall due in real time
+        rows = await conn.fetch(
+            "SELECT c.id, t.observed_at FROM callouts c"
+            " JOIN timeline_entries t ON t.incident_id = c.incident_id AND t.stage = 'escalated'"
+            " WHERE c.code = 'BNCH'"
+        )
+        watched = {c[0]: c[7] for c in callouts if c[7] <= start + timedelta(seconds=TIMER_WINDOW)}
+        late = [(r["observed_at"] - watched[r["id"]]).total_seconds() * 1000 for r in rows if r["id"] in watched]
+        missing = len(watched) - len(late)
+    finally:
+        await conn.close()
+    return {"p50": round(statistics.median(late), 1), "p99": round(p99(late), 1), "missed": missing}
+
+
 async def main() -> None:
     twilio = FakeTwilio()
     await twilio.start()
@@ -169,17 +301,30 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
                 await make_program(http, {"Authorization": f"Bearer {ADMIN}"})
                 print(f"webhook -> SMS: {RATE:g} incidents/s for {SECONDS:g} s ...", flush=True)
-                sms = await webhook_to_sms(http, twilio)
+                sms, sms_incidents = await webhook_to_sms(http, twilio)
                 print(f"  p50 {sms['p50']} ms, p99 {sms['p99']} ms over {sms['samples']} incidents", flush=True)
-                print(f"intake at saturation: {CONCURRENCY} posters for {SATURATION_SECONDS:g} s ...", flush=True)
-                intake = await intake_saturation(http)
+                print(
+                    f"intake at saturation, unit updates: {CONCURRENCY} posters, {SATURATION_SECONDS:g} s", flush=True
+                )
+                intake = await intake_saturation(http, unit_updates(sms_incidents))
                 print(f"  {intake['events_per_s']} events/s, p50 {intake['p50_ms']} ms, p99 {intake['p99_ms']} ms")
+                print(f"intake at saturation, new DV incidents (each a callout): {SATURATION_SECONDS:g} s", flush=True)
+                new = await intake_saturation(http, priority_event)
+                print(f"  {new['events_per_s']} events/s, p50 {new['p50_ms']} ms, p99 {new['p99_ms']} ms")
+            print(
+                f"timer lateness: {OPEN_CALLOUTS} open callouts due over {TIMER_SPREAD:g} s, first {TIMER_WINDOW:g} s",
+                flush=True,
+            )
+            timers = await timer_lateness(url)
+            print(f"  p50 {timers['p50']} ms, p99 {timers['p99']} ms, {timers['missed']} not started", flush=True)
     finally:
         await twilio.stop()
     figures: dict[str, Any] = {
         "webhook_to_sms_ms": {"p50": sms["p50"], "p99": sms["p99"]},
         "intake_events_per_s": intake["events_per_s"],
         "intake_p99_ms": intake["p99_ms"],
+        "intake_new_incidents_per_s": new["events_per_s"],
+        "timer_lateness_ms": {"p50": timers["p50"], "p99": timers["p99"]},
     }
     print(json.dumps(figures))
 

@@ -24,7 +24,7 @@ class AlertsSettings(Settings):
     roster_fresh_seconds: float = Field(default=10.0, ge=0, le=300)
     link_ttl_hours: int = Field(default=24, ge=1, le=24 * 14)
     # How many rows a worker takes up at once (and so how many texts or calls it has in flight).
-    worker_concurrency: int = Field(default=32, ge=1, le=256)
+    worker_concurrency: int = Field(default=16, ge=1, le=256)
     # The worker wakes on NOTIFY; this bounds how long it can miss one (a dropped connection, a timer).
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     # How long a worker may take over a provider or directory call before another takes the work up.

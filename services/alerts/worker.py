@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import random
-import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,7 +81,6 @@ class Worker:
         self.db, self.clock, self.channel, self.directory = db, clock, channel, directory
         self.notify_http, self.settings = notify_http, settings
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
-        self.wake = asyncio.Event()
 
     async def run_once(self) -> int:
         """Act on everything due now, and on what that makes due; returns how many items were acted on."""
@@ -340,28 +339,55 @@ class Worker:
         return late
 
     async def run_forever(self, dsn: str) -> None:
-        """Work until cancelled. Survives database outages: it logs, waits a poll interval and tries again."""
-        listener: asyncpg.Connection | None = None
-        last_audit = 0.0
+        """Work until cancelled: callouts, sends and notices each in a loop of its own, so that a slow batch of
+        one kind never holds up another. Survives database outages: logs, waits a poll interval, tries again."""
+        wakes = [asyncio.Event() for _ in range(3)]
         log.info("worker.started", channel=self.channel.name)
-        try:
-            while True:
-                self.wake.clear()
+        await asyncio.gather(
+            self._listen(dsn, wakes),
+            self._audit_forever(),
+            *(
+                self._loop(step, wake)
+                for step, wake in zip((self._callouts, self._sends, self._notices), wakes, strict=True)
+            ),
+        )
+
+    async def _loop(self, step: Callable[[], Awaitable[int]], wake: asyncio.Event) -> None:
+        while True:
+            wake.clear()
+            try:
+                if await step():
+                    continue  # more may be due already
+                wait = await self.next_due_in()
+            except (OSError, SQLAlchemyError) as exc:
+                log.error("worker.database_error", error=type(exc).__name__)
+                wait = self.settings.worker_poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=wait)
+
+    async def _listen(self, dsn: str, wakes: list[asyncio.Event]) -> None:
+        """NOTIFY wakes every loop; a lost connection is made again (the loops poll meanwhile)."""
+
+        def wake_all(*_: object) -> None:
+            for wake in wakes:
+                wake.set()
+
+        while True:
+            try:
+                listener = await asyncpg.connect(dsn)
+                closed = asyncio.Event()
+                listener.add_termination_listener(lambda _, closed=closed: closed.set())
                 try:
-                    if listener is None or listener.is_closed():
-                        listener = await asyncpg.connect(dsn)
-                        await listener.add_listener(CALLOUTS_CHANNEL, lambda *_: self.wake.set())
-                    if time.monotonic() - last_audit > self.settings.worker_audit_seconds:
-                        last_audit = time.monotonic()
-                        await self.audit()
-                    await self.run_once()
-                    wait = await self.next_due_in()
-                except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
-                    log.error("worker.database_error", error=type(exc).__name__)
-                    wait = self.settings.worker_poll_seconds
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), timeout=wait)
-        finally:
-            if listener is not None:
-                await listener.close()
+                    await listener.add_listener(CALLOUTS_CHANNEL, wake_all)
+                    await closed.wait()
+                finally:
+                    await listener.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.error("worker.listen_error", error=type(exc).__name__)
+                await asyncio.sleep(self.settings.worker_poll_seconds)
+
+    async def _audit_forever(self) -> None:
+        while True:
+            with contextlib.suppress(OSError, SQLAlchemyError):
+                await self.audit()
+            await asyncio.sleep(self.settings.worker_audit_seconds)
