@@ -108,6 +108,11 @@ async def run_demo(base_url: str, settings: Settings) -> None:
         receipt = response.json()
         click.echo(f"\nCAD event accepted: incident {receipt['incident_ref']}, tier {receipt['tier']}.")
         print_timeline(await wait_for_stage(http, receipt["incident_ref"], "notification_sent"))
+        phone = ADVOCATES["luis"]["phone"]
+        click.echo(
+            f"\nAnswer as the advocate would: callout reply {phone} 1   (2 declines; then ENROUTE, ONSCENE, "
+            f"CONTACTED, CLOSED). Nobody answering, the backup is alerted after 2 minutes."
+        )
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -64,7 +65,8 @@ class ConsoleChannel:
         return "console-" + secrets.token_hex(8)
 
     async def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> str:
-        print(f"\n📞 CALL to {masked(to)}: {twiml}\n", file=self.out, flush=True)
+        said = ET.fromstring(twiml).findtext(".//Say") or ""  # noqa: S314 - TwiML we built ourselves
+        print(f"\n📞 CALL to {masked(to)}: “{said}”\n", file=self.out, flush=True)
         return "console-" + secrets.token_hex(8)
 
     async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
