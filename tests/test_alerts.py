@@ -207,3 +207,25 @@ async def test_the_link_shows_the_callout_until_it_expires(
     assert page.headers["cache-control"] == "no-store"
     assert expired.status_code == 404
     assert (await client.get("/l/not-a-real-token-at-all")).status_code == 404
+
+
+async def test_the_directory_is_asked_once_for_a_burst_in_one_area_then_again_when_stale(
+    client: httpx.AsyncClient, worker: Worker, clock: FakeClock
+) -> None:
+    asked: list[str] = []
+    real = worker.directory.http._transport
+
+    async def counting(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return await real.handle_async_request(request)
+
+    worker.directory.http._transport = httpx.MockTransport(counting)
+    worker.directory.fresh_for = timedelta(seconds=10)
+    for _ in range(3):
+        await post_event(client, dv_event())
+    await worker.run_once()
+    clock.advance(timedelta(seconds=11))
+    await post_event(client, dv_event())
+    await worker.run_once()
+
+    assert len(asked) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,15 +23,24 @@ class DirectoryClient:
     def __init__(self, http: httpx.AsyncClient, *, clock: Clock, fresh_for: timedelta) -> None:
         self.http, self.clock, self.fresh_for = http, clock, fresh_for
         self._answers: dict[tuple[str, str | None, str | None, str], tuple[datetime, dict[str, Any]]] = {}
+        self._asking: defaultdict[tuple[str, str | None, str | None, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def on_call(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
     ) -> dict[str, Any]:
         """Who is on call, in order, and how `tier` escalates there."""
         key = (agency, area, language, tier)
-        kept = self._answers.get(key)
-        if kept is not None and at - kept[0] < self.fresh_for:
-            return kept[1]
+        async with self._asking[key]:  # a burst for one area waits for the one question already asked
+            kept = self._answers.get(key)
+            if kept is not None and at - kept[0] < self.fresh_for:
+                return kept[1]
+            answer = await self._ask(agency, area=area, at=at, language=language, tier=tier)
+            self._answers[key] = (at, answer)
+            return answer
+
+    async def _ask(
+        self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
+    ) -> dict[str, Any]:
         params = {"at": at.isoformat(), "tier": tier}
         if area:
             params["area"] = area
@@ -43,5 +54,4 @@ class DirectoryClient:
                 raise ValueError("an answer without a chain or a policy")
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc
-        self._answers[key] = (at, answer)
         return answer

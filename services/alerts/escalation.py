@@ -211,8 +211,9 @@ async def lock_callout(session: AsyncSession, callout_id: Any) -> Callout:
 
 
 async def move_on_if_step_dead(session: AsyncSession, callout: Callout, step_seq: int | None, now: datetime) -> None:
-    """When nothing of the current step can still reach anyone (failed, declined), start the next one now."""
-    if callout.status != CalloutStatus.alerting or step_seq != callout.step_seq:
+    """When nothing of the current step can still reach anyone (failed, declined), start the next one now.
+    When that was the hotline's last alert, nobody at all can be reached: the loudest log line there is."""
+    if callout.status not in (CalloutStatus.alerting, CalloutStatus.exhausted) or step_seq != callout.step_seq:
         return
     alive = await session.scalar(
         select(Notification.id)
@@ -223,7 +224,9 @@ async def move_on_if_step_dead(session: AsyncSession, callout: Callout, step_seq
         )
         .limit(1)
     )
-    if alive is None:
+    if alive is None and callout.status == CalloutStatus.exhausted:
+        log.critical("callout.unheard", callout_id=str(callout.id), tier=callout.tier)
+    elif alive is None:
         callout.due_at = now
         await wake_alerts(session)
 
@@ -234,6 +237,8 @@ async def notification_failed(
     """A text or call will not reach its person: record it, and move on at once if the step is left empty."""
     notification.status, notification.error, notification.updated_at = NotificationStatus.failed, reason, now
     notification.started_at = None
+    if notification.kind != "alert":  # a courtesy text (taken, cancelled) that did not arrive changes nothing
+        return
     record_stage(
         session,
         notification.incident_id,
@@ -245,9 +250,8 @@ async def notification_failed(
         error=reason,
         code=code,
     )
-    if notification.kind == "alert":
-        callout = await lock_callout(session, notification.callout_id)
-        await move_on_if_step_dead(session, callout, notification.step_seq, now)
+    callout = await lock_callout(session, notification.callout_id)
+    await move_on_if_step_dead(session, callout, notification.step_seq, now)
 
 
 async def mark_unreachable(
