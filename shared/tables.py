@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
@@ -158,6 +158,13 @@ class TimelineEntry(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
+def stage_row(
+    incident_id: uuid.UUID, stage: Stage, at: datetime, *, source_at: datetime | None = None, **data: Any
+) -> dict[str, Any]:
+    """A timeline row, as values to insert."""
+    return {"incident_id": incident_id, "stage": stage, "observed_at": at, "source_at": source_at, "data": data}
+
+
 def record_stage(
     session: AsyncSession,
     incident_id: uuid.UUID,
@@ -167,9 +174,9 @@ def record_stage(
     source_at: datetime | None = None,
     **data: Any,
 ) -> None:
-    session.add(TimelineEntry(incident_id=incident_id, stage=stage, observed_at=at, source_at=source_at, data=data))
+    session.add(TimelineEntry(**stage_row(incident_id, stage, at, source_at=source_at, **data)))
 
 
-async def wake_alerts(session: AsyncSession) -> None:
+async def wake_alerts(session: AsyncSession | AsyncConnection) -> None:
     """Wake the alerts workers when this transaction commits (NOTIFY is delivered on commit only)."""
     await session.execute(text(f"NOTIFY {CALLOUTS_CHANNEL}"))
