@@ -57,7 +57,15 @@ def serve(part: str, host: str, port: int | None, processes: int) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a normal exit instead lets the embedded
     # PostgreSQL stop with us (it stops at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    options: dict[str, Any] = {"host": host, "port": port or settings.port, "log_config": None, "access_log": False}
+    # A CAD adapter keeps its connection open between events; closing it after 5 s idle (uvicorn's default)
+    # races the adapter's next request on the same connection.
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": 75,
+    }
     if processes == 1:
         uvicorn.run(build(Part(part), settings, url), **options)
         return

@@ -133,10 +133,10 @@ async def voice_gather(
         outcome = await accept(session, callout, person_of(notification), via="voice", now=now, settings=settings)
     else:
         outcome = await decline(session, callout, person_of(notification), via="voice", now=now)
-    return Response(messages.twiml_say(spoken(outcome, callout.code)), media_type=TWIML)
+    return Response(messages.twiml_say(spoken(outcome)), media_type=TWIML)
 
 
-def spoken(outcome: str, code: str) -> str:
+def spoken(outcome: str) -> str:
     return {
         "accepted": "Accepted. Thank you. The details are in the link in your text message.",
         "declined": "Declined. Thank you.",
