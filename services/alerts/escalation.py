@@ -119,12 +119,9 @@ def queue(
     return notification
 
 
-async def start_next_step(
-    session: AsyncSession, callout: Callout, *, now: datetime, settings: AlertsSettings, reason: str | None = None
-) -> None:
+async def start_next_step(session: AsyncSession, callout: Callout, *, now: datetime, settings: AlertsSettings) -> None:
     """Start the policy's next step that has someone to alert; past the last (and its repeats), the hotline.
-
-    `reason` says why the previous step ended (its wait ran out, nobody left to answer it)."""
+    (Why the previous step ended — its wait, a decline, a failure — is in the timeline just before.)"""
     steps, repeat = callout.policy["steps"], callout.policy["repeat"]
     index, round_ = callout.step + 1, callout.round
     skipped: list[str] = []
@@ -171,7 +168,7 @@ async def start_next_step(
             to=[p["role"] for p in recipients],
             advocate_ids=[p["advocate_id"] for p in recipients],
             via=step["via"],
-            reason="; ".join(filter(None, [reason, *skipped])) or None,
+            reason="; ".join(skipped) or None,
         )
     blocked = await unreachable_phones(session, [p["phone"] for p in recipients])
     queued = [
