@@ -119,17 +119,19 @@ def queue(
     return notification
 
 
-async def start_next_step(session: AsyncSession, callout: Callout, *, now: datetime, settings: AlertsSettings) -> None:
+async def start_next_step(
+    session: AsyncSession, callout: Callout, *, now: datetime, settings: AlertsSettings
+) -> list[Notification]:
     """Start the policy's next step that has someone to alert; past the last (and its repeats), the hotline.
-    (Why the previous step ended — its wait, a decline, a failure — is in the timeline just before.)"""
+    (Why the previous step ended — its wait, a decline, a failure — is in the timeline just before.)
+    Returns the alerts it queued."""
     steps, repeat = callout.policy["steps"], callout.policy["repeat"]
     index, round_ = callout.step + 1, callout.round
     skipped: list[str] = []
     for _ in range(len(steps) * (repeat + 1) + 1):
         if index >= len(steps):
             if round_ >= repeat:
-                await exhaust(session, callout, now=now, settings=settings, skipped=skipped)
-                return
+                return await exhaust(session, callout, now=now, settings=settings, skipped=skipped)
             round_, index = round_ + 1, 0
         recipients = step_recipients(callout, steps[index])
         if recipients:
@@ -137,8 +139,7 @@ async def start_next_step(session: AsyncSession, callout: Callout, *, now: datet
         skipped.append(f"nobody on call for step {index + 1} ({'/'.join(steps[index]['notify'])})")
         index += 1
     else:  # every step of every round had nobody: only the hotline is left
-        await exhaust(session, callout, now=now, settings=settings, skipped=skipped)
-        return
+        return await exhaust(session, callout, now=now, settings=settings, skipped=skipped)
     step = steps[index]
     first = callout.step_seq == 0
     callout.step, callout.round, callout.step_seq = index, round_, callout.step_seq + 1
@@ -180,11 +181,12 @@ async def start_next_step(session: AsyncSession, callout: Callout, *, now: datet
     if not queued:  # everyone this step names is unreachable on its channels: no point waiting
         callout.due_at = now
     await wake_alerts(session)
+    return queued
 
 
 async def exhaust(
     session: AsyncSession, callout: Callout, *, now: datetime, settings: AlertsSettings, skipped: list[str]
-) -> None:
+) -> list[Notification]:
     """Every step is spent: alert the 24/7 hotline by text and call. A callout never ends unheard."""
     callout.status, callout.updated_at = CalloutStatus.exhausted, now
     callout.step_seq += 1
@@ -197,10 +199,13 @@ async def exhaust(
         "role": "hotline",
         "recipient": "hotline",
     }
-    for channel in ("sms", "voice"):
+    queued = [
         queue(session, callout, hotline, channel=channel, kind="alert", now=now, settings=settings)
+        for channel in ("sms", "voice")
+    ]
     await wake_alerts(session)
     log.warning("callout.exhausted", callout_id=str(callout.id), tier=callout.tier)
+    return queued
 
 
 async def lock_callout(session: AsyncSession, callout_id: Any) -> Callout:

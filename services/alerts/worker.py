@@ -143,11 +143,19 @@ class Worker:
             callout.roster = roster_from(answer["chain"] if answer else [], leased.agency.hotline)
             if answer is None:  # the directory stayed out of reach: nobody to ask but the hotline
                 callout.policy = {"steps": [], "repeat": 0}
-                await exhaust(session, callout, now=now, settings=self.settings, skipped=["directory unreachable"])
-                return
-            callout.policy = {"steps": answer["policy"]["steps"], "repeat": answer["policy"]["repeat"]}
-            await start_next_step(session, callout, now=now, settings=self.settings)
-            log.info("callout.routed", callout_id=str(callout.id), tier=callout.tier, policy=answer["policy"]["source"])
+                first = await exhaust(
+                    session, callout, now=now, settings=self.settings, skipped=["directory unreachable"]
+                )
+            else:
+                callout.policy = {"steps": answer["policy"]["steps"], "repeat": answer["policy"]["repeat"]}
+                first = await start_next_step(session, callout, now=now, settings=self.settings)
+                log.info(
+                    "callout.routed", callout_id=str(callout.id), tier=callout.tier, policy=answer["policy"]["source"]
+                )
+            for notification in first:  # this worker sends the first alerts itself, at once: leased to it already
+                notification.attempts, notification.started_at = 1, now
+                notification.due_at = now + self.lease
+        await asyncio.gather(*(self._send(notification, None) for notification in first))
 
     @staticmethod
     async def _still_mine(session: AsyncSession, leased: Any) -> Any:
