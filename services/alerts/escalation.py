@@ -342,6 +342,13 @@ async def queue_cad_notice(
     await wake_alerts(session)
 
 
+def already_settled(callout: Callout, person: dict[str, Any]) -> str | None:
+    """Why an answer comes too late, if it does: accepted (by this person or another), or ended."""
+    if callout.status == CalloutStatus.accepted:
+        return "yours" if callout.accepted_by and callout.accepted_by["recipient"] == person["recipient"] else "taken"
+    return None if callout.status in OPEN else "ended"
+
+
 async def accept(
     session: AsyncSession,
     callout: Callout,
@@ -352,10 +359,8 @@ async def accept(
     settings: AlertsSettings,
 ) -> str:
     """The first acceptance wins: escalation stops, the others are told. Returns what happened, for the reply."""
-    if callout.status == CalloutStatus.accepted:
-        return "yours" if callout.accepted_by and callout.accepted_by["recipient"] == person["recipient"] else "taken"
-    if callout.status not in OPEN:
-        return "ended"
+    if (settled := already_settled(callout, person)) is not None:
+        return settled
     callout.status, callout.accepted_at, callout.updated_at = CalloutStatus.accepted, now, now
     callout.accepted_by = {k: person[k] for k in ("recipient", "role", "advocate_id")} | {"via": via}
     record_stage(
@@ -378,10 +383,8 @@ async def accept(
 
 async def decline(session: AsyncSession, callout: Callout, person: dict[str, Any], *, via: str, now: datetime) -> str:
     """A no is an answer: stop alerting that person, and move on at once if nobody else in the step is left."""
-    if callout.status == CalloutStatus.accepted:
-        return "yours" if callout.accepted_by and callout.accepted_by["recipient"] == person["recipient"] else "taken"
-    if callout.status not in OPEN:
-        return "ended"
+    if (settled := already_settled(callout, person)) is not None:
+        return settled
     if person["recipient"] not in callout.declined:
         callout.declined = [*callout.declined, person["recipient"]]
         record_stage(
