@@ -300,3 +300,17 @@ async def test_readiness_reports_the_oldest_overdue_step(
 
     assert ready["oldest_overdue_seconds"] == 30.0
     assert late == 30.0
+
+
+async def test_texting_start_makes_an_opted_out_phone_reachable_by_text_again(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.fail_next(Fault(status=400, code=21610, only="sms"))
+    await start(client, worker)
+
+    answer = await fake_twilio.text_in(SMS_URL, LUIS, "START")
+    await start(client, worker)
+
+    assert "back on" in answer.text
+    assert (await client.get("/v1/alerts/unreachable", headers=admin)).json() == []
+    assert sent_to(fake_twilio) == [LUIS]  # the second alert goes by text again

@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from twilio.request_validator import RequestValidator
 
 from services.alerts import messages
@@ -41,6 +41,7 @@ NOT_DELIVERED = {"undelivered", "failed", "canceled"}
 CALL_FAILED = {"busy", "no-answer", "failed", "canceled"}
 # Texts that can never arrive at this phone (TWILIO.md): it is marked unreachable by text.
 UNREACHABLE_BY_CALLBACK = {21610: "recipient opted out (STOP)", 21211: "invalid number", 30006: "landline"}
+OPT_IN = {"START", "UNSTOP"}  # Twilio's opt-in words (YES is an acceptance here)
 REPLY_WINDOW = timedelta(hours=48)  # a text answers the callouts that reached that phone lately
 
 
@@ -160,6 +161,11 @@ def reply_text(outcome: str, code: str) -> str:
 async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSignature = None) -> Response:
     form = await verified_twilio_form(request, signature)
     now, settings = request.app.state.clock.now(), request.app.state.settings
+    if form.get("Body", "").strip().upper() in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
+        await session.execute(
+            delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
+        )
+        return Response(messages.twiml_message("Callout texts are back on for this phone."), media_type=TWIML)
     reply = parse(form.get("Body", ""))
     if reply is None:
         return Response(messages.twiml_message(messages.HELP), media_type=TWIML)
