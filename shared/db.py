@@ -51,7 +51,8 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
-        engine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=True)
+        # hide_parameters: a database error in a log line must not carry the values (phones, addresses) it was about.
+        engine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
         return cls(url, engine, async_sessionmaker(engine, expire_on_commit=False))
 
     async def close(self) -> None:

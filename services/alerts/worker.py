@@ -370,6 +370,9 @@ class Worker:
             except (OSError, SQLAlchemyError) as exc:
                 log.error("worker.database_error", error=type(exc).__name__)
                 wait = self.settings.worker_poll_seconds
+            except Exception:  # a bug in one row must not stop every callout: say so loudly, go on
+                log.exception("worker.unexpected_error", step=step.__name__)
+                wait = self.settings.worker_poll_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=wait)
 
