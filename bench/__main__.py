@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 from sqlalchemy import make_url
@@ -113,20 +114,22 @@ def priority_event(**overrides: Any) -> dict[str, Any]:
     return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], **overrides)
 
 
-async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> tuple[dict[str, float], list[str]]:
+async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float], list[str]]:
     """Latency figures, and the CAD ids of the incidents made (for the updates that follow)."""
     count = int(RATE * SECONDS)
     accepted: dict[str, float] = {}
     duplicate_codes: set[str] = set()
     incident_ids: list[str] = []
+    session = aiohttp.ClientSession()
 
     async def one() -> None:
         event = priority_event()
         body = json.dumps(event).encode()
-        response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
-        assert response.status_code == 202, response.text
+        async with session.post(f"{base}/v1/cad/metro/events", data=body, headers=signed(body)) as response:
+            assert response.status == 202, await response.text()
+            receipt = await response.json()
         incident_ids.append(event["incident_id"])
-        code = response.json()["callout"]["code"]
+        code = receipt["callout"]["code"]
         if code in accepted:  # codes are short: two alike cannot be told apart at the fake
             duplicate_codes.add(code)
         accepted[code] = time.perf_counter()
@@ -136,6 +139,7 @@ async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> tuple[d
         await asyncio.sleep(max(0.0, start + i / RATE - time.perf_counter()))
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
+    await session.close()
     messages = await twilio.wait_for_messages(count, within=300)
     arrived = {m.body.split(":")[0].removeprefix("Callout "): m.received_at for m in messages}
     latencies = [
@@ -149,21 +153,32 @@ async def webhook_to_sms(http: httpx.AsyncClient, twilio: FakeTwilio) -> tuple[d
     return figures, incident_ids
 
 
-async def intake_saturation(http: httpx.AsyncClient, events: Callable[[], dict[str, Any]]) -> dict[str, float]:
-    """Signed events from CONCURRENCY posters as fast as intake takes them, for SATURATION_SECONDS."""
+async def intake_saturation(base: str, events: Callable[[], dict[str, Any]]) -> dict[str, float]:
+    """Signed events from CONCURRENCY posters as fast as intake takes them, for SATURATION_SECONDS.
+
+    The events are made and signed beforehand, and posted with aiohttp: httpx alone used most of a core here,
+    and a load generator that cannot keep up measures itself."""
+    prepared = []
+    for _ in range(int(SATURATION_SECONDS * 1500)):  # more than intake takes in the time
+        body = json.dumps(events()).encode()
+        prepared.append((body, signed(body)))
+    queue = iter(prepared)
     latencies: list[float] = []
     deadline = time.perf_counter() + SATURATION_SECONDS
 
-    async def poster() -> None:
-        while time.perf_counter() < deadline:
-            body = json.dumps(events()).encode()
+    async def poster(session: aiohttp.ClientSession) -> None:
+        for body, headers in queue:
+            if time.perf_counter() >= deadline:
+                return
             started = time.perf_counter()
-            response = await http.post("/v1/cad/metro/events", content=body, headers=signed(body))
-            assert response.status_code == 202, response.text
+            async with session.post(f"{base}/v1/cad/metro/events", data=body, headers=headers) as response:
+                assert response.status == 202, await response.text()
+                await response.read()
             latencies.append((time.perf_counter() - started) * 1000)
 
     started = time.perf_counter()
-    await asyncio.gather(*(poster() for _ in range(CONCURRENCY)))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY * 2)) as session:
+        await asyncio.gather(*(poster(session) for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
     return {
         "events_per_s": round(len(latencies) / elapsed, 1),
@@ -182,6 +197,22 @@ def unit_updates(incident_ids: list[str]) -> Callable[[], dict[str, Any]]:
         return event
 
     return next_event
+
+
+async def drained(database_url: str) -> None:
+    """Wait (two minutes at most) until the worker has caught up with the callouts the runs before made."""
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        for _ in range(1200):
+            pending = await conn.fetchval(
+                "SELECT (SELECT count(*) FROM callouts WHERE status = 'pending')"
+                " + (SELECT count(*) FROM notifications WHERE status = 'pending')"
+            )
+            if not pending:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
 
 
 async def timer_lateness(database_url: str) -> dict[str, float]:
@@ -301,16 +332,17 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
                 await make_program(http, {"Authorization": f"Bearer {ADMIN}"})
                 print(f"webhook -> SMS: {RATE:g} incidents/s for {SECONDS:g} s ...", flush=True)
-                sms, sms_incidents = await webhook_to_sms(http, twilio)
+                sms, sms_incidents = await webhook_to_sms(base, twilio)
                 print(f"  p50 {sms['p50']} ms, p99 {sms['p99']} ms over {sms['samples']} incidents", flush=True)
                 print(
                     f"intake at saturation, unit updates: {CONCURRENCY} posters, {SATURATION_SECONDS:g} s", flush=True
                 )
-                intake = await intake_saturation(http, unit_updates(sms_incidents))
+                intake = await intake_saturation(base, unit_updates(sms_incidents))
                 print(f"  {intake['events_per_s']} events/s, p50 {intake['p50_ms']} ms, p99 {intake['p99_ms']} ms")
                 print(f"intake at saturation, new DV incidents (each a callout): {SATURATION_SECONDS:g} s", flush=True)
-                new = await intake_saturation(http, priority_event)
+                new = await intake_saturation(base, priority_event)
                 print(f"  {new['events_per_s']} events/s, p50 {new['p50_ms']} ms, p99 {new['p99_ms']} ms")
+            await drained(url)
             print(
                 f"timer lateness: {OPEN_CALLOUTS} open callouts due over {TIMER_SPREAD:g} s, first {TIMER_WINDOW:g} s",
                 flush=True,
