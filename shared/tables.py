@@ -22,7 +22,14 @@ from shared.db import Base
 UTC_TIMESTAMP = TIMESTAMP(timezone=True)
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CALLOUTS_CHANNEL = "callouts"  # NOTIFY channel that wakes the alerts worker
+
+
+class Wake(StrEnum):
+    """NOTIFY channels, one per kind of work of the alerts worker: a wake-up reaches only the loop it is for."""
+
+    callouts = "callouts"  # a callout to route, escalate or cancel
+    sends = "callout_sends"  # a text or call to send
+    notices = "callout_notices"  # an event owed to a CAD
 
 
 def new_code(length: int) -> str:
@@ -177,6 +184,6 @@ def record_stage(
     session.add(TimelineEntry(**stage_row(incident_id, stage, at, source_at=source_at, **data)))
 
 
-async def wake_alerts(session: AsyncSession | AsyncConnection) -> None:
-    """Wake the alerts workers when this transaction commits (NOTIFY is delivered on commit only)."""
-    await session.execute(text(f"NOTIFY {CALLOUTS_CHANNEL}"))
+async def wake_alerts(session: AsyncSession | AsyncConnection, wake: Wake = Wake.callouts) -> None:
+    """Wake the alerts workers' loop for `wake` when this transaction commits (NOTIFY is delivered on commit)."""
+    await session.execute(text(f"NOTIFY {wake.value}"))

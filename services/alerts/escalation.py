@@ -20,7 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts import messages
 from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus, Unreachable
 from services.alerts.settings import AlertsSettings
-from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, Stage, Tier, record_stage, wake_alerts
+from shared.tables import (
+    OPEN,
+    Agency,
+    Callout,
+    CalloutStatus,
+    Incident,
+    Stage,
+    Tier,
+    Wake,
+    record_stage,
+    wake_alerts,
+)
 
 log = structlog.get_logger()
 ROLES = ("primary", "backup", "supervisor")
@@ -180,7 +191,8 @@ async def start_next_step(
     ]
     if not queued:  # everyone this step names is unreachable on its channels: no point waiting
         callout.due_at = now
-    await wake_alerts(session)
+        await wake_alerts(session)
+    await wake_alerts(session, Wake.sends)
     return queued
 
 
@@ -203,7 +215,7 @@ async def exhaust(
         queue(session, callout, hotline, channel=channel, kind="alert", now=now, settings=settings)
         for channel in ("sms", "voice")
     ]
-    await wake_alerts(session)
+    await wake_alerts(session, Wake.sends)
     log.warning("callout.exhausted", callout_id=str(callout.id), tier=callout.tier)
     return queued
 
@@ -309,7 +321,7 @@ async def tell_everyone_alerted(
         person = {"recipient": recipient, "role": role, "advocate_id": advocate_id, "phone": phone}
         queue(session, callout, person, channel="sms", kind="info", now=now, settings=settings, body=body)
     if told:
-        await wake_alerts(session)
+        await wake_alerts(session, Wake.sends)
 
 
 async def queue_cad_notice(
@@ -339,7 +351,7 @@ async def queue_cad_notice(
             created_at=now,
         )
     )
-    await wake_alerts(session)
+    await wake_alerts(session, Wake.notices)
 
 
 def already_settled(callout: Callout, person: dict[str, Any]) -> str | None:

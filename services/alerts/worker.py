@@ -42,7 +42,7 @@ from services.alerts.settings import AlertsSettings
 from shared import webhooks
 from shared.clock import Clock
 from shared.db import Database
-from shared.tables import CALLOUTS_CHANNEL, TIMED, Agency, Callout, CalloutStatus, Stage, record_stage
+from shared.tables import TIMED, Agency, Callout, CalloutStatus, Stage, Wake, record_stage
 
 log = structlog.get_logger()
 
@@ -324,15 +324,11 @@ class Worker:
 
     # -- waking and the self-audit ----------------------------------------------------------------------------
 
-    async def next_due_in(self) -> float:
-        """Seconds until the earliest timer, capped by the poll interval."""
+    async def next_due_in(self, model: Any) -> float:
+        """Seconds until the earliest timer of `model`'s work, capped by the poll interval."""
+        status = model.status.in_(TIMED) if model is Callout else model.status == "pending"
         async with self.db.sessionmaker() as session:
-            due = [
-                await session.scalar(select(func.min(Callout.due_at)).where(Callout.status.in_(TIMED))),
-                await session.scalar(select(func.min(Notification.due_at)).where(Notification.status == "pending")),
-                await session.scalar(select(func.min(CadNotice.due_at)).where(CadNotice.status == "pending")),
-            ]
-        soonest = min((d for d in due if d is not None), default=None)
+            soonest: datetime | None = await session.scalar(select(func.min(model.due_at)).where(status))
         poll = self.settings.worker_poll_seconds
         if soonest is None:
             return poll
@@ -347,26 +343,29 @@ class Worker:
         return late
 
     async def run_forever(self, dsn: str) -> None:
-        """Work until cancelled: callouts, sends and notices each in a loop of its own, so that a slow batch of
-        one kind never holds up another. Survives database outages: logs, waits a poll interval, tries again."""
-        wakes = [asyncio.Event() for _ in range(3)]
+        """Work until cancelled: callouts, sends and notices each in a loop of its own, woken by its own NOTIFY
+        channel, so that a slow batch of one kind never holds up another and a wake-up costs only the loop it is
+        for. Survives database outages: logs, waits a poll interval, tries again."""
+        loops = {
+            Wake.callouts: (self._callouts, Callout),
+            Wake.sends: (self._sends, Notification),
+            Wake.notices: (self._notices, CadNotice),
+        }
+        wakes = {wake: asyncio.Event() for wake in loops}
         log.info("worker.started", channel=self.channel.name)
         await asyncio.gather(
             self._listen(dsn, wakes),
             self._audit_forever(),
-            *(
-                self._loop(step, wake)
-                for step, wake in zip((self._callouts, self._sends, self._notices), wakes, strict=True)
-            ),
+            *(self._loop(step, model, wakes[wake]) for wake, (step, model) in loops.items()),
         )
 
-    async def _loop(self, step: Callable[[], Awaitable[int]], wake: asyncio.Event) -> None:
+    async def _loop(self, step: Callable[[], Awaitable[int]], model: Any, wake: asyncio.Event) -> None:
         while True:
             wake.clear()
             try:
                 if await step():
                     continue  # more may be due already
-                wait = await self.next_due_in()
+                wait = await self.next_due_in(model)
             except (OSError, SQLAlchemyError) as exc:
                 log.error("worker.database_error", error=type(exc).__name__)
                 wait = self.settings.worker_poll_seconds
@@ -376,12 +375,11 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=wait)
 
-    async def _listen(self, dsn: str, wakes: list[asyncio.Event]) -> None:
-        """NOTIFY wakes every loop; a lost connection is made again (the loops poll meanwhile)."""
+    async def _listen(self, dsn: str, wakes: dict[Wake, asyncio.Event]) -> None:
+        """Each NOTIFY channel wakes its loop; a lost connection is made again (the loops poll meanwhile)."""
 
-        def wake_all(*_: object) -> None:
-            for wake in wakes:
-                wake.set()
+        def waker(_: object, __: object, channel: str, ___: object) -> None:
+            wakes[Wake(channel)].set()
 
         while True:
             try:
@@ -389,7 +387,8 @@ class Worker:
                 closed = asyncio.Event()
                 listener.add_termination_listener(lambda _, closed=closed: closed.set())
                 try:
-                    await listener.add_listener(CALLOUTS_CHANNEL, wake_all)
+                    for wake in wakes:
+                        await listener.add_listener(wake.value, waker)
                     await closed.wait()
                 finally:
                     await listener.close()
