@@ -24,7 +24,7 @@ from tests.processes import Server, free_port
 
 INCIDENTS = 6
 WAIT = 3  # seconds each step waits for an acceptance, in this test's policy
-ON_TIME = 1.5  # how late a step may start: the poll interval, a lease, and a loaded CI machine
+ON_TIME = 2.0  # how late a step may start: the poll interval and a loaded CI machine (timers run ms late)
 
 
 @pytest.fixture
