@@ -15,10 +15,11 @@ import httpx
 
 from callout.config import load_settings, local_url
 from shared import webhooks
+from shared.apco import DEFAULT_CODE_MAP
 from shared.settings import Settings
 
 AGENCY = "demo"
-CODE_MAP = {"DVA": "DVA", "DVNA": "DVNA", "ORDERV": "ORDERV", "STKX": "STKX", "10-16": "DVA", "415 FAM": "DVNA"}
+CODE_MAP = {**DEFAULT_CODE_MAP, "10-16": "DVA", "415 FAM": "DVNA"}  # the APCO codes and two local ones
 ADVOCATES = {
     "dana": {"name": "Dana Reyes", "phone": "+12025550101", "languages": ["en"]},
     "luis": {"name": "Luis Ortega", "phone": "+12025550102", "languages": ["es", "en"]},

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import structlog
 from fastapi import FastAPI
 
 from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
@@ -21,7 +20,6 @@ from services.alerts.worker import Worker, oldest_overdue
 from shared.app import Service
 from shared.db import libpq_url
 
-log = structlog.get_logger()
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
 

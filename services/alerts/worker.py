@@ -57,12 +57,20 @@ def backoff(attempt: int, cap: float = 30) -> timedelta:
     return timedelta(seconds=base + random.uniform(0, base))  # noqa: S311 - jitter, not security
 
 
+def waiting(model: Any) -> Any:
+    """The rows of `model` whose due_at is a live timer: callouts to route, escalate or cancel; pending sends and
+    notices."""
+    return model.status.in_(TIMED) if model is Callout else model.status == "pending"
+
+
+async def soonest_due(session: AsyncSession, model: Any) -> datetime | None:
+    due: datetime | None = await session.scalar(select(func.min(model.due_at)).where(waiting(model)))
+    return due
+
+
 async def oldest_overdue(session: AsyncSession, now: datetime) -> float | None:
     """Seconds the most overdue timer (an escalation step or a send) is late by, or None."""
-    oldest = [
-        await session.scalar(select(func.min(Callout.due_at)).where(Callout.status.in_(TIMED))),
-        await session.scalar(select(func.min(Notification.due_at)).where(Notification.status == "pending")),
-    ]
+    oldest = [await soonest_due(session, Callout), await soonest_due(session, Notification)]
     late = [(now - due).total_seconds() for due in oldest if due is not None and now - due > OVERDUE]
     return max(late, default=None)
 
@@ -94,7 +102,7 @@ class Worker:
         return list(
             await session.scalars(
                 select(model)
-                .where(model.status.in_(TIMED) if model is Callout else model.status == "pending")
+                .where(waiting(model))
                 .where(model.due_at <= now)
                 .order_by(model.due_at)
                 .limit(self.settings.worker_concurrency)
@@ -326,9 +334,8 @@ class Worker:
 
     async def next_due_in(self, model: Any) -> float:
         """Seconds until the earliest timer of `model`'s work, capped by the poll interval."""
-        status = model.status.in_(TIMED) if model is Callout else model.status == "pending"
         async with self.db.sessionmaker() as session:
-            soonest: datetime | None = await session.scalar(select(func.min(model.due_at)).where(status))
+            soonest = await soonest_due(session, model)
         poll = self.settings.worker_poll_seconds
         if soonest is None:
             return poll
