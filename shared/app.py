@@ -48,7 +48,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = Database.connect(url)
+        app.state.db = Database.connect(url, pool_size=settings.database_pool_size)
+        await app.state.db.warm()
         try:
             async with AsyncExitStack() as stack:
                 for service in services:

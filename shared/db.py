@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, make_url, text
+from sqlalchemy import MetaData, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -51,9 +54,21 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
-        # hide_parameters: a database error in a log line must not carry the values (phones, addresses) it was about.
-        engine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
+        engine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size // 2,
+            # a database error in a log line must not carry the values (phones, addresses) it was about
+            hide_parameters=True,
+        )
+        event.listen(engine.sync_engine, "checkout", _refuse_closed)
         return cls(url, engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    async def warm(self) -> None:
+        """Open the pool's connections now: a first burst of CAD events should not wait on connection set-up."""
+        size = self.engine.pool.size()  # type: ignore[attr-defined]  # QueuePool, as connect() makes it
+        async with AsyncExitStack() as stack:  # held together, so that each is a connection of its own
+            await asyncio.gather(*(stack.enter_async_context(self.engine.connect()) for _ in range(size)))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -61,6 +76,14 @@ class Database:
     async def schema_revision(self) -> str | None:
         async with self.engine.connect() as conn:
             return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, a failover, an idle timeout) is replaced before it
+    is used: the pool takes another. Cheaper than a ping per checkout (a round trip on every CAD event), and it
+    covers the common case; a connection that died silently fails its first statement and is discarded."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("closed by the server")
 
 
 def alembic_config(url: str) -> Config:

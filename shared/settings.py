@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     # None means: start the embedded PostgreSQL whose data lives in `data_dir`.
     database_url: str | None = None
+    # Connections each process keeps open. Enough for a burst of CAD events and the worker's concurrent sends:
+    # a connection opened mid-burst costs milliseconds of CPU that the burst needs.
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     data_dir: Path = Path(".callout")
     port: int = Field(default=8000, ge=1, le=65535)
     admin_token: str = DEVELOPMENT_ADMIN_TOKEN

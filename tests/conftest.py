@@ -92,6 +92,7 @@ def settings(fake_twilio: FakeTwilio) -> AlertsSettings:
         twilio_api_base=fake_twilio.base_url,
         twilio_timeout_seconds=0.5,
         worker_concurrency=2,
+        database_pool_size=4,
         roster_fresh_seconds=0,  # tests change programs mid-way; the cache has its own test
     )
 

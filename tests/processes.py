@@ -32,7 +32,7 @@ class Server:
         )
         server = cls(process)
         async with asyncio.timeout(30):
-            await server.started.wait()  # uvicorn says so once the lifespan (and the worker) is up
+            await server.started.wait()
         return server
 
     async def _read(self) -> None:
@@ -40,7 +40,9 @@ class Server:
         async for raw in self.process.stderr:
             line = raw.decode()
             self.lines.append(line)
-            if "Application startup complete" in line:
+            # Serving once the lifespan (and the worker) is up and the socket is bound, in whichever order: one
+            # process binds after its start-up, several share a socket their parent bound first.
+            if "Application startup complete" in self.log and "Uvicorn running on" in self.log:
                 self.started.set()
 
     async def stop(self) -> None:

@@ -6,11 +6,13 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 
 from services.alerts.worker import Worker
 from services.intake.routes import MAX_BODY_BYTES
+from shared.db import libpq_url
 from tests.factories import count_rows, dv_event, make_program, post_event, signed
 from tests.fake_twilio import FakeTwilio
 
@@ -188,3 +190,23 @@ async def test_invalid_body_names_the_field_without_echoing_values(client: httpx
     assert "persons.0.safe_contact.phone" in problem["detail"]
     assert [e["field"] for e in problem["errors"]] == ["persons.0.safe_contact.phone"]
     assert "+1+1" not in response.text
+
+
+async def test_events_keep_landing_after_the_database_closes_every_connection(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A restart or failover closes the pool's connections: the next event must not be the one that finds out."""
+    assert (await post_event(client, dv_event())).status_code == 202
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        others = "datname = current_database() AND pid <> pg_backend_pid()"
+        await conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")  # noqa: S608
+        while await conn.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {others}"):  # noqa: S608
+            await asyncio.sleep(0)  # the backends exit at once; this only lets the loop see their sockets close
+    finally:
+        await conn.close()
+
+    response = await post_event(client, dv_event())
+
+    assert response.status_code == 202, response.text
+    assert (await count_rows(database_url))["incidents"] == 2

@@ -118,6 +118,8 @@ class TwilioChannel:
     ) -> None:
         self.http = _RedirectingHttpClient(api_base, timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http)
+        # The client loads its API modules on first use (tens of ms): load them now, not on the first callout.
+        _ = self.client.messages, self.client.calls
         self.from_ = from_
         self.validity_seconds = validity_seconds
 

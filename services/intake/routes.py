@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.schemas import CadEvent, EventReceipt, TimelineEntryOut, TimelineOut
 from services.intake.service import receive_event
 from shared import webhooks
 from shared.auth import PrincipalDep
-from shared.db import SessionDep
+from shared.db import Database, SessionDep
 from shared.problems import NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.tables import Agency, Incident, TimelineEntry
 
@@ -27,20 +27,34 @@ router = APIRouter(tags=["intake"])
 class AgencyCache:
     """Agencies as intake needs them (secret, code map), read from the database at most every few seconds:
     a busy dispatch centre posts many events a second. A signature that fails against a kept secret is checked
-    again against the database before it is refused."""
+    again against the database before it is refused: the secret may have just been rotated."""
 
     def __init__(self, fresh_for: float = 5.0) -> None:
         self.fresh_for = fresh_for
         self._kept: dict[str, tuple[float, Agency | None]] = {}
 
-    async def get(self, session: AsyncSession, slug: str, *, fresh: bool = False) -> tuple[Agency | None, bool]:
+    async def verified(self, database: Database, slug: str, body: bytes, headers: Mapping[str, str]) -> Agency:
+        """The agency that signed this request, or Unauthorized (the same for an unknown agency)."""
+        known, kept = await self._get(database, slug)
+        try:
+            webhooks.verify(known.webhook_secret if known else None, body, headers)
+        except Unauthorized:
+            if not kept:
+                raise
+            known, _ = await self._get(database, slug, fresh=True)
+            webhooks.verify(known.webhook_secret if known else None, body, headers)
+        assert known is not None  # verify() refuses unknown agencies
+        return known
+
+    async def _get(self, database: Database, slug: str, *, fresh: bool = False) -> tuple[Agency | None, bool]:
         """The agency (None if unknown), and whether it came from what was kept."""
         kept = self._kept.get(slug)
         if kept is not None and not fresh and time.monotonic() - kept[0] < self.fresh_for:
             return kept[1], True
-        agency = await session.scalar(select(Agency).where(Agency.slug == slug))
-        if agency is not None:
-            session.expunge(agency)  # kept beyond this session, read only
+        async with database.sessionmaker() as session:
+            agency = await session.scalar(select(Agency).where(Agency.slug == slug))
+            if agency is not None:
+                session.expunge(agency)  # kept beyond this session, read only
         if len(self._kept) > 10_000:  # slugs of unknown agencies must not grow it without bound
             self._kept.clear()
         self._kept[slug] = (time.monotonic(), agency)
@@ -71,34 +85,30 @@ async def read_bounded_body(request: Request) -> bytes:
 async def post_event(
     agency: str,
     request: Request,
-    session: SessionDep,
     webhook_id: Annotated[str | None, Header(max_length=128)] = None,
-) -> EventReceipt:
+) -> Response:
     body = await read_bounded_body(request)
+    database: Database = request.app.state.db
     agencies: AgencyCache = request.app.state.agencies
-    known, kept = await agencies.get(session, agency)
-    try:
-        webhooks.verify(known.webhook_secret if known else None, body, request.headers)
-    except Unauthorized:
-        if not kept:
-            raise
-        known, _ = await agencies.get(session, agency, fresh=True)  # its secret may have just been rotated
-        webhooks.verify(known.webhook_secret if known else None, body, request.headers)
-    assert known is not None and webhook_id is not None  # verify() refuses unknown agencies and missing ids
+    known = await agencies.verified(database, agency, body, request.headers)
+    assert webhook_id is not None  # verify() refuses requests without one
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("Events are JSON: send Content-Type: application/json.")
     try:
         event = CadEvent.model_validate_json(body)
     except ValidationError as exc:
         raise invalid_payload(exc.errors()) from None
-    return await receive_event(
-        session,
-        agency=known,
-        webhook_id=webhook_id,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-        event=event,
-        now=request.app.state.clock.now(),
-    )
+    # Committed before the answer leaves: a 202 means the event is durable.
+    async with database.engine.begin() as conn:
+        receipt = await receive_event(
+            conn,
+            agency=known,
+            webhook_id=webhook_id,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            event=event,
+            now=request.app.state.clock.now(),
+        )
+    return Response(receipt.model_dump_json(), status_code=202, media_type="application/json")
 
 
 @router.get(
