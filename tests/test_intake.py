@@ -199,10 +199,16 @@ async def test_events_keep_landing_after_the_database_closes_every_connection(
     assert (await post_event(client, dv_event())).status_code == 202
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
-        others = "datname = current_database() AND pid <> pg_backend_pid()"
-        await conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")  # noqa: S608
-        # The backends exit at once; each query also lets the app's loop see their sockets close.
-        while await conn.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {others}"):  # noqa: S608
+        pids = [
+            row["pid"]
+            for row in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+        assert pids
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", pids)
+        # They exit at once; each query also lets the app's loop see their sockets close.
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = any($1)", pids):
             pass
     finally:
         await conn.close()

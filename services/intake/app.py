@@ -7,12 +7,19 @@ from fastapi import FastAPI
 
 from services.intake.routes import AgencyCache, router
 from shared.app import Service
+from shared.db import driver_pool
+from shared.settings import Settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.agencies = AgencyCache()
-    yield
+    settings: Settings = app.state.settings
+    app.state.intake_pool = await driver_pool(app.state.db.url, max(1, settings.database_pool_size // 2))
+    try:
+        yield
+    finally:
+        await app.state.intake_pool.close()
 
 
 def service() -> Service:

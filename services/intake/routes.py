@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -99,7 +100,8 @@ async def post_event(
     except ValidationError as exc:
         raise invalid_payload(exc.errors()) from None
     # Committed before the answer leaves: a 202 means the event is durable.
-    async with database.engine.begin() as conn:
+    pool: asyncpg.Pool = request.app.state.intake_pool
+    async with pool.acquire() as conn, conn.transaction():
         receipt = await receive_event(
             conn,
             agency=known,

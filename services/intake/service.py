@@ -1,7 +1,8 @@
 """Receiving a CAD event: idempotency, the incident, its triage, and the callout it queues — one transaction.
 
-This is the hot path from a CAD to an advocate's phone, so it is written as a few SQL statements, each built once
-and prepared by the driver: a unit status update costs three round trips between BEGIN and COMMIT."""
+This is the hot path from a CAD to an advocate's phone, so it is a few SQL statements run by the driver itself
+(asyncpg prepares each once per connection): a unit status update costs three round trips between BEGIN and
+COMMIT."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
 from services.intake.triage import Triage, triage
+from shared.db import Sql
 from shared.problems import Conflict
-from shared.tables import OPEN, Agency, CalloutStatus, Stage, Tier, new_code, wake_alerts
+from shared.tables import OPEN, Agency, CalloutStatus, Stage, Tier, Wake, new_code
 
 ENDED = {EventStatus.closed, EventStatus.cancelled}
 # A callout still running (or accepted): a CAD close, cancel or reclassification ends it.
@@ -37,7 +37,7 @@ INCIDENT_FIELDS = (
 # Claim the webhook-id, then create the incident or bring it up to date — only if the claim succeeded. No row
 # back means a repeat: a concurrent one blocks on the unique index until the first commits, then sees its answer.
 # The upsert also locks the incident's row, so that events for one incident apply one at a time.
-CLAIM_AND_UPSERT = text(f"""
+CLAIM_AND_UPSERT = Sql(f"""
 WITH claim AS (
     INSERT INTO cad_events (agency_id, webhook_id, body_sha256, received_at)
     VALUES (:agency_id, :webhook_id, :body_sha256, :now)
@@ -49,19 +49,19 @@ SELECT :id, :ref, :agency_id, :cad_incident_id, :now, {", ".join(f":{f}" for f i
 ON CONFLICT (agency_id, cad_incident_id) DO UPDATE
 SET {", ".join(f"{f} = excluded.{f}" for f in INCIDENT_FIELDS)}
 RETURNING id, ref, xmax = 0 AS new  -- xmax is 0 on a row this very statement inserted
-""").bindparams(bindparam("details", type_=JSONB))  # noqa: S608 - names from constants
+""")  # noqa: S608 - names from constants
 
-EARLIER_ANSWER = text(
+EARLIER_ANSWER = Sql(
     "SELECT body_sha256, response FROM cad_events WHERE agency_id = :agency_id AND webhook_id = :webhook_id"
 )
 
 # Its own statement, after the upsert took the incident's lock: a statement's snapshot is taken when it starts,
 # and this one must see a callout that an event for the same incident committed meanwhile.
-LIVE_CALLOUT = text(
+LIVE_CALLOUT = Sql(
     f"SELECT id, status, code, tier FROM callouts WHERE incident_id = :incident_id AND status IN ({LIVE_SQL})"  # noqa: S608
 )
 
-NEW_CALLOUT = text("""
+NEW_CALLOUT = Sql("""
 INSERT INTO callouts (id, incident_id, agency_id, code, tier, area, language, status, due_at, attempts, roster,
                       policy, step, round, step_seq, declined, created_at, updated_at)
 VALUES (:id, :incident_id, :agency_id, :code, :tier, :area, :language, 'pending', :now, 0, '{}', '{}', -1, 0, 0,
@@ -70,7 +70,7 @@ VALUES (:id, :incident_id, :agency_id, :code, :tier, :area, :language, 'pending'
 
 # One nobody was alerted for simply ends; otherwise the alerts worker tells whoever was. Decided by the row as it
 # is now, whatever a worker did since the callout was read.
-END_CALLOUT = text(f"""
+END_CALLOUT = Sql(f"""
 UPDATE callouts SET end_reason = :reason, updated_at = :now,
     status = CASE status WHEN 'pending' THEN 'cancelled' ELSE 'cancelling' END,
     due_at = CASE status WHEN 'pending' THEN due_at ELSE :now END
@@ -79,7 +79,7 @@ RETURNING status
 """)  # noqa: S608 - statuses from constants
 
 # The timeline entries, in order, and the answer kept for repeats of this webhook-id.
-RECORD = text("""
+RECORD = Sql("""
 WITH stages AS (
     INSERT INTO timeline_entries (incident_id, stage, observed_at, source_at, data)
     SELECT :incident_id, entry ->> 'stage', :now, (entry ->> 'source_at')::timestamptz, entry -> 'data'
@@ -89,7 +89,7 @@ WITH stages AS (
 UPDATE cad_events SET incident_id = :incident_id, event_status = :event_status, occurred_at = :occurred_at,
     response = :response
 WHERE agency_id = :agency_id AND webhook_id = :webhook_id
-""").bindparams(bindparam("stages", type_=JSONB), bindparam("response", type_=JSONB))
+""")
 
 
 def incident_fields(event: CadEvent, result: Triage, now: datetime) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def stage(name: Stage, *, source_at: datetime | None = None, **data: Any) -> dic
 
 
 async def receive_event(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     *,
     agency: Agency,
     webhook_id: str,
@@ -129,25 +129,24 @@ async def receive_event(
     result = triage(event, agency.code_map)
     fields = incident_fields(event, result, now)
     keys = {"agency_id": agency.id, "webhook_id": webhook_id}
-    upserted = (
-        await conn.execute(
-            CLAIM_AND_UPSERT,
-            {
-                **keys,
-                **fields,
-                "body_sha256": body_sha256,
-                "now": now,
-                "id": uuid.uuid4(),
-                "ref": f"INC-{new_code(8)}",
-                "cad_incident_id": event.incident_id,
-            },
-        )
-    ).first()
+    upserted = await CLAIM_AND_UPSERT.fetchrow(
+        conn,
+        {
+            **keys,
+            **fields,
+            "body_sha256": body_sha256,
+            "now": now,
+            "id": uuid.uuid4(),
+            "ref": f"INC-{new_code(8)}",
+            "cad_incident_id": event.incident_id,
+        },
+    )
     if upserted is None:
-        earlier = (await conn.execute(EARLIER_ANSWER, keys)).one()
-        if earlier.body_sha256 != body_sha256:
+        earlier = await EARLIER_ANSWER.fetchrow(conn, keys)
+        assert earlier is not None  # claimed by a transaction that has committed
+        if earlier["body_sha256"] != body_sha256:
             raise Conflict("This webhook-id was already used for a different body.", webhook_id=webhook_id)
-        return EventReceipt.model_validate(earlier.response)  # committed with its response, or not at all
+        return EventReceipt.model_validate(earlier["response"])  # committed with its response, or not at all
     incident_id, ref, new = upserted
 
     stages = [
@@ -168,20 +167,20 @@ async def receive_event(
         ),
     ]
     # A new incident has no callout yet: spare the query.
-    live = None if new else (await conn.execute(LIVE_CALLOUT, {"incident_id": incident_id})).first()
-    callout: dict[str, str] | None = {"code": live.code, "tier": live.tier} if live else None
+    live = None if new else await LIVE_CALLOUT.fetchrow(conn, {"incident_id": incident_id})
+    callout: dict[str, str] | None = {"code": live["code"], "tier": live["tier"]} if live else None
     if event.status in ENDED:
         stages.append(stage(Stage.closed, source_at=event.occurred_at, by="cad", status=event.status.value))
         if live is not None:
-            await end_callout(conn, live.id, f"CAD {event.status.value} the call", now)
+            await end_callout(conn, live["id"], f"CAD {event.status.value} the call", now)
         callout = None
     elif live is not None and result.tier is Tier.none:
-        await end_callout(conn, live.id, "reclassified: no longer a DV call", now)
+        await end_callout(conn, live["id"], "reclassified: no longer a DV call", now)
         callout = None
     elif live is None and result.tier is not Tier.none:
         callout = {"code": new_code(4), "tier": result.tier.value}
-        await conn.execute(
-            NEW_CALLOUT,
+        await NEW_CALLOUT.execute(
+            conn,
             {
                 "id": uuid.uuid4(),
                 "incident_id": incident_id,
@@ -192,7 +191,7 @@ async def receive_event(
                 **callout,
             },
         )
-        await wake_alerts(conn)
+        await conn.execute(f"NOTIFY {Wake.callouts.value}")
 
     receipt = EventReceipt(
         incident_ref=ref,
@@ -203,8 +202,8 @@ async def receive_event(
         callout=callout,
         received_at=now,
     )
-    await conn.execute(
-        RECORD,
+    await RECORD.execute(
+        conn,
         {
             **keys,
             "incident_id": incident_id,
@@ -218,8 +217,8 @@ async def receive_event(
     return receipt
 
 
-async def end_callout(conn: AsyncConnection, callout_id: uuid.UUID, reason: str, now: datetime) -> None:
+async def end_callout(conn: asyncpg.Connection, callout_id: uuid.UUID, reason: str, now: datetime) -> None:
     """Stop a callout; the alerts worker is woken to tell whoever was alerted."""
-    ended = (await conn.execute(END_CALLOUT, {"id": callout_id, "reason": reason, "now": now})).scalar()
-    if ended == CalloutStatus.cancelling:
-        await wake_alerts(conn)
+    ended = await END_CALLOUT.fetchrow(conn, {"id": callout_id, "reason": reason, "now": now})
+    if ended is not None and ended["status"] == CalloutStatus.cancelling:
+        await conn.execute(f"NOTIFY {Wake.callouts.value}")
