@@ -314,3 +314,56 @@ async def test_texting_start_makes_an_opted_out_phone_reachable_by_text_again(
     assert "back on" in answer.text
     assert (await client.get("/v1/alerts/unreachable", headers=admin)).json() == []
     assert sent_to(fake_twilio) == [LUIS]  # the second alert goes by text again
+
+
+def directory_down(worker: Worker) -> None:
+    """The directory's ingress answers 503 from now on, as it does while the service is down."""
+    worker.directory.http = httpx.AsyncClient(
+        base_url=str(worker.directory.http.base_url), transport=httpx.MockTransport(lambda _: httpx.Response(503))
+    )
+
+
+async def test_while_the_directory_is_down_the_last_known_roster_routes_at_once(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock, admin: dict[str, str]
+) -> None:
+    await start(client, worker)  # the directory answers: its roster for area 1 is kept
+    directory_down(worker)
+    clock.advance(timedelta(seconds=90))
+
+    receipt = await start(client, worker)
+
+    assert sent_to(fake_twilio) == [LUIS, LUIS]  # the second callout went out at once, to the same primary
+    entries = (await client.get(f"/v1/incidents/{receipt['incident_ref']}/timeline", headers=admin)).json()
+    matched = next(e for e in entries["entries"] if e["stage"] == "advocate_matched")
+    assert matched["data"]["roster"]["kind"] == "last known"
+    assert matched["data"]["roster"]["age_seconds"] == 90
+
+
+async def test_with_the_directory_down_and_nothing_known_the_hotline_is_alerted_within_seconds(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock, admin: dict[str, str]
+) -> None:
+    directory_down(worker)
+
+    receipt = await start(client, worker)
+    for _ in range(4):  # two retries, 1 s and 2 s apart (jitter at most doubles them)
+        clock.advance(timedelta(seconds=4))
+        await worker.run_once()
+
+    assert sent_to(fake_twilio) == [HOTLINE]
+    assert sent_to(fake_twilio, "voice") == [HOTLINE]
+    assert "escalated" in await stages(client, admin, receipt["incident_ref"])
+
+
+@pytest.mark.parametrize(("language", "match"), [("es-MX", True), ("vi", False)])
+async def test_the_timeline_says_whether_an_advocate_speaks_the_victims_language(
+    client: httpx.AsyncClient, worker: Worker, admin: dict[str, str], language: str, match: bool
+) -> None:
+    victim = {"role": "victim", "language": language, "interpreter_needed": True}
+    receipt = await start(client, worker, persons=[victim, {"role": "suspect"}])
+
+    entries = (await client.get(f"/v1/incidents/{receipt['incident_ref']}/timeline", headers=admin)).json()
+    data = {e["stage"]: e["data"] for e in entries["entries"]}
+    assert (data["triaged"]["language"], data["triaged"]["interpreter_needed"]) == (language, True)
+    assert data["advocate_matched"]["language_match"] is match
+    # a Spanish speaker is preferred among the primaries; with nobody to match, the usual order stands
+    assert data["advocate_matched"]["advocate_id"] == (2 if match else 1)

@@ -27,16 +27,17 @@ class DirectoryClient:
 
     async def on_call(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
-    ) -> dict[str, Any]:
-        """Who is on call, in order, and how `tier` escalates there."""
+    ) -> tuple[dict[str, Any], bool]:
+        """Who is on call, in order, and how `tier` escalates there; and whether the directory was asked just now
+        (False: a kept answer)."""
         key = (agency, area, language, tier)
         async with self._asking[key]:  # a burst for one area waits for the one question already asked
             kept = self._answers.get(key)
             if kept is not None and at - kept[0] < self.fresh_for:
-                return kept[1]
+                return kept[1], False
             answer = await self._ask(agency, area=area, at=at, language=language, tier=tier)
             self._answers[key] = (at, answer)
-            return answer
+            return answer, True
 
     async def _ask(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str

@@ -53,13 +53,15 @@ def recipient_key(role: str, advocate_id: int | None) -> str:
     return "hotline" if role == "hotline" else f"advocate:{advocate_id}"
 
 
-def roster_from(chain: list[dict[str, Any]], hotline: str) -> dict[str, Any]:
-    """The directory's ordered chain, grouped by role, plus the hotline."""
+def roster_from(chain: list[dict[str, Any]], hotline: str, source: dict[str, Any]) -> dict[str, Any]:
+    """The directory's ordered chain, grouped by role, plus the hotline, and where the chain came from (the
+    directory just now, or its last known answer while it cannot be reached)."""
     keep = ("advocate_id", "key", "phone", "language_match", "reason")
     roster: dict[str, Any] = {role: [] for role in ROLES}
     for entry in chain:
         roster[entry["role"]].append({k: entry[k] for k in keep})
     roster["hotline"] = hotline
+    roster["source"] = source
     return roster
 
 
@@ -168,6 +170,7 @@ async def start_next_step(
                 reason=person["reason"],
                 language=callout.language,
                 language_match=person["language_match"],
+                roster=callout.roster.get("source"),
             )
     if not first or any(p["role"] == "hotline" for p in recipients) or skipped:
         record_stage(
@@ -181,6 +184,7 @@ async def start_next_step(
             advocate_ids=[p["advocate_id"] for p in recipients],
             via=step["via"],
             reason="; ".join(skipped) or None,
+            roster=callout.roster.get("source") if first else None,
         )
     blocked = await unreachable_phones(session, [p["phone"] for p in recipients])
     queued = [

@@ -95,3 +95,19 @@ class CadNotice(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     delivered_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+
+
+class KnownRoster(Base):
+    """The directory's last answer for an area, language and tier: what the worker routes by while the directory
+    cannot be reached. It holds phones, as callouts' rosters do; one row per question, replaced on each answer."""
+
+    __tablename__ = "known_rosters"
+    __table_args__ = (UniqueConstraint("agency_id", "area", "language", "tier", postgresql_nulls_not_distinct=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    area: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(35))
+    tier: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fetched_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)

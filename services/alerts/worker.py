@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import structlog
 from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
@@ -37,7 +38,7 @@ from services.alerts.escalation import (
     roster_from,
     start_next_step,
 )
-from services.alerts.models import CadNotice, Notification, NotificationStatus
+from services.alerts.models import CadNotice, KnownRoster, Notification, NotificationStatus
 from services.alerts.settings import AlertsSettings
 from shared import webhooks
 from shared.clock import Clock
@@ -49,6 +50,19 @@ log = structlog.get_logger()
 MAX_SEND_ATTEMPTS = 4
 MAX_ROUTING_ATTEMPTS = 3
 OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit calls it out
+
+
+async def remember_roster(
+    session: AsyncSession, agency_id: int, question: dict[str, Any], answer: dict[str, Any], now: datetime
+) -> None:
+    """Keep the directory's answer, to route by while it cannot be reached."""
+    statement = insert(KnownRoster).values(agency_id=agency_id, **question, answer=answer, fetched_at=now)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["agency_id", "area", "language", "tier"],
+            set_={"answer": statement.excluded.answer, "fetched_at": statement.excluded.fetched_at},
+        )
+    )
 
 
 def backoff(attempt: int, cap: float = 30) -> timedelta:
@@ -131,25 +145,29 @@ class Worker:
         return len(due)
 
     async def _route(self, leased: Callout) -> None:
+        question: dict[str, Any] = {"area": leased.area, "language": leased.language, "tier": leased.tier}
+        answer: dict[str, Any] | None
         try:
-            answer: dict[str, Any] | None = await self.directory.on_call(
-                leased.agency.slug, area=leased.area, at=self.clock.now(), language=leased.language, tier=leased.tier
-            )
+            answer, asked = await self.directory.on_call(leased.agency.slug, at=self.clock.now(), **question)
+            source: dict[str, Any] = {"kind": "directory"}
         except DirectoryUnavailable as exc:
             log.warning(
                 "callout.directory_unavailable", callout_id=str(leased.id), attempt=leased.attempts, error=str(exc)
             )
-            answer = None
+            answer, source, asked = *await self._last_known(leased.agency_id, question), False
         now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
+            if asked:
+                assert answer is not None
+                await remember_roster(session, leased.agency_id, question, answer, now)
             callout = await self._still_mine(session, leased)
             if callout is None:
                 return
             if answer is None and callout.attempts < MAX_ROUTING_ATTEMPTS:
                 callout.due_at = now + backoff(callout.attempts)
                 return
-            callout.roster = roster_from(answer["chain"] if answer else [], leased.agency.hotline)
-            if answer is None:  # the directory stayed out of reach: nobody to ask but the hotline
+            callout.roster = roster_from(answer["chain"] if answer else [], leased.agency.hotline, source)
+            if answer is None:  # the directory stayed out of reach and nothing is known: only the hotline is left
                 callout.policy = {"steps": [], "repeat": 0}
                 first = await exhaust(
                     session, callout, now=now, settings=self.settings, skipped=["directory unreachable"]
@@ -158,12 +176,35 @@ class Worker:
                 callout.policy = {"steps": answer["policy"]["steps"], "repeat": answer["policy"]["repeat"]}
                 first = await start_next_step(session, callout, now=now, settings=self.settings)
                 log.info(
-                    "callout.routed", callout_id=str(callout.id), tier=callout.tier, policy=answer["policy"]["source"]
+                    "callout.routed",
+                    callout_id=str(callout.id),
+                    tier=callout.tier,
+                    policy=answer["policy"]["source"],
+                    roster=source["kind"],
                 )
             for notification in first:  # this worker sends the first alerts itself, at once: leased to it already
                 notification.attempts, notification.started_at = 1, now
                 notification.due_at = now + self.lease
         await asyncio.gather(*(self._send(notification, None) for notification in first))
+
+    async def _last_known(
+        self, agency_id: int, question: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The directory's last answer to this question, and how old it is: better than waiting for it to
+        come back while a survivor waits."""
+        async with self.db.sessionmaker() as session:
+            known = await session.scalar(
+                select(KnownRoster).where(
+                    KnownRoster.agency_id == agency_id,
+                    KnownRoster.area.is_not_distinct_from(question["area"]),
+                    KnownRoster.language.is_not_distinct_from(question["language"]),
+                    KnownRoster.tier == question["tier"],
+                )
+            )
+        if known is None:
+            return None, {"kind": "none"}
+        age = (self.clock.now() - known.fetched_at).total_seconds()
+        return known.answer, {"kind": "last known", "fetched_at": known.fetched_at.isoformat(), "age_seconds": age}
 
     @staticmethod
     async def _still_mine(session: AsyncSession, leased: Any) -> Any:

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.intake import models  # noqa: F401 - the inbox table, which only SQL statements name
 from services.intake.routes import AgencyCache, router
 from shared.app import Service
 from shared.db import driver_pool

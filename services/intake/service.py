@@ -164,6 +164,8 @@ async def receive_event(
             reasons=list(result.reasons),
             rule=result.screen.rule if result.screen else None,
             screened_in=result.screen.screened_in if result.screen else None,
+            language=fields["language"],
+            interpreter_needed=fields["interpreter_needed"],
         ),
     ]
     # A new incident has no callout yet: spare the query.
