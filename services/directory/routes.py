@@ -1,13 +1,14 @@
-"""The directory's HTTP API (admin token): keep agencies, areas, advocates and schedules; ask who is on call."""
+"""The directory's HTTP API (admin token): keep agencies, areas, advocates and schedules (weekly, rotations,
+calendars, overrides); ask who is on call; advocates' own shift feeds."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from services.directory import service
+from services.directory import schedules, service
 from services.directory.policies import policy_for, put_policy
 from services.directory.roster import on_call
 from services.directory.schemas import (
@@ -17,17 +18,26 @@ from services.directory.schemas import (
     AgencyOut,
     AreaIn,
     AreaOut,
+    CalendarOut,
+    FeedOut,
     Key,
     Language,
     OnCallOut,
+    OverrideIn,
+    OverrideOut,
     PolicyIn,
     PolicyOut,
+    Role,
+    RotationIn,
+    RotationOut,
     ScheduleIn,
     Tier,
 )
 from shared.auth import AdminDep
 from shared.db import SessionDep
-from shared.problems import Invalid
+from shared.problems import Invalid, UnsupportedMediaType
+from shared.requests import read_bounded_body
+from shared.settings import Settings
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 403: {}, 404: {}, 422: {}})
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
@@ -115,3 +125,102 @@ async def put_area_policy(
     area = await service.get_area(session, agency, code)
     await put_policy(session, agency, area, tier, spec)
     return await policy_for(session, agency, area, tier)
+
+
+# -- the schedule beyond the weekly pattern -------------------------------------------------------------------
+
+RotationName = Annotated[Key, Path(description="The rotation's name, unique in the area.")]
+
+
+@router.put(
+    "/agencies/{slug}/areas/{code}/rotations/{name}",
+    response_model=RotationOut,
+    summary="Create or replace a rotation: people taking turns in one role",
+)
+async def put_rotation(
+    slug: Slug, code: AreaCode, name: RotationName, spec: RotationIn, session: SessionDep, _: AdminDep
+) -> RotationOut:
+    agency = await service.get_agency(session, slug)
+    return await schedules.put_rotation(session, agency, await service.get_area(session, agency, code), name, spec)
+
+
+@router.delete("/agencies/{slug}/areas/{code}/rotations/{name}", status_code=204, summary="Remove a rotation")
+async def delete_rotation(slug: Slug, code: AreaCode, name: RotationName, session: SessionDep, _: AdminDep) -> None:
+    agency = await service.get_agency(session, slug)
+    await schedules.delete_rotation(session, await service.get_area(session, agency, code), name)
+
+
+@router.post(
+    "/agencies/{slug}/overrides",
+    response_model=OverrideOut,
+    status_code=201,
+    summary="Put someone on call for a time range, covering for one person or added to the schedule",
+)
+async def post_override(
+    slug: Slug, spec: OverrideIn, session: SessionDep, _: AdminDep, request: Request
+) -> OverrideOut:
+    agency = await service.get_agency(session, slug)
+    return await schedules.add_override(session, agency, spec, now=request.app.state.clock.now())
+
+
+@router.get("/agencies/{slug}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over")
+async def get_overrides(slug: Slug, session: SessionDep, _: AdminDep, request: Request) -> list[OverrideOut]:
+    agency = await service.get_agency(session, slug)
+    return await schedules.list_overrides(session, agency, ending_after=request.app.state.clock.now())
+
+
+@router.delete("/agencies/{slug}/overrides/{override_id}", status_code=204, summary="Remove an override")
+async def delete_override(slug: Slug, override_id: int, session: SessionDep, _: AdminDep) -> None:
+    await schedules.delete_override(session, await service.get_agency(session, slug), override_id)
+
+
+MAX_CALENDAR_BYTES = 1024 * 1024
+
+
+@router.put(
+    "/agencies/{slug}/areas/{code}/calendars/{name}",
+    response_model=CalendarOut,
+    summary="Import a program's on-call calendar (iCalendar, text/calendar) for one role in an area",
+    description="Each event puts the advocates it names (by attendee name or in its summary, by key or name) in "
+    "the role while it lasts; recurring events and their exceptions are read as the calendar says. Importing "
+    "again replaces the calendar.",
+    openapi_extra={"requestBody": {"content": {"text/calendar": {"schema": {"type": "string"}}}, "required": True}},
+)
+async def put_calendar(
+    slug: Slug,
+    code: AreaCode,
+    name: RotationName,
+    role: Annotated[Role, Query()],
+    request: Request,
+    session: SessionDep,
+    _: AdminDep,
+) -> CalendarOut:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "text/calendar":
+        raise UnsupportedMediaType("Send the calendar as Content-Type: text/calendar.")
+    body = await read_bounded_body(request, MAX_CALENDAR_BYTES)
+    agency = await service.get_agency(session, slug)
+    area = await service.get_area(session, agency, code)
+    return await schedules.put_calendar(session, agency, area, name, role, body, now=request.app.state.clock.now())
+
+
+@router.post(
+    "/agencies/{slug}/advocates/{key}/feed",
+    response_model=FeedOut,
+    summary="Issue an advocate's shift feed address (iCalendar), replacing any earlier one",
+)
+async def post_feed(slug: Slug, key: Key, session: SessionDep, _: AdminDep, request: Request) -> FeedOut:
+    advocate = await service.get_advocate(session, await service.get_agency(session, slug), key)
+    token = await schedules.issue_feed(session, advocate)
+    settings: Settings = request.app.state.settings
+    return FeedOut(url=settings.public_link(f"/v1/directory/feeds/{token}.ics"))
+
+
+@router.get(
+    "/feeds/{token}.ics",
+    summary="An advocate's shifts as an iCalendar feed (the address is the secret)",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}},
+)
+async def get_feed(token: Annotated[str, Path(max_length=100)], session: SessionDep, request: Request) -> Response:
+    body = await schedules.feed(session, token, now=request.app.state.clock.now())
+    return Response(body, media_type="text/calendar", headers={"Cache-Control": "private, max-age=300"})

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NaiveDatetime,
+    StringConstraints,
+    model_validator,
+)
 
 from shared.phones import E164
 
@@ -117,6 +127,58 @@ DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 def minutes(hour_minute: str) -> int:
     hours, mins = re.split(":", hour_minute)
     return int(hours) * 60 + int(mins)
+
+
+Timezone = Annotated[str, AfterValidator(known_timezone)]
+
+
+class RotationIn(In):
+    role: Role
+    participants: list[Key] = Field(min_length=1, max_length=100, description="Advocate keys, in turn order.")
+    unit: Literal["hours", "days", "weeks"] = Field(description="Days and weeks hand off at the same wall time.")
+    length: int = Field(default=1, ge=1, le=1000, description="How many units each turn lasts.")
+    handoff: NaiveDatetime = Field(
+        description="The first handoff, wall-clock time in `timezone` (2026-11-16T09:00); nobody before it."
+    )
+    timezone: Timezone | None = Field(default=None, description="IANA time zone; the agency's by default.")
+
+
+class RotationOut(RotationIn):
+    name: str
+    timezone: str
+
+
+class OverrideIn(In):
+    area: str = Field(min_length=1, max_length=64)
+    role: Role
+    advocate: Key = Field(description="Who takes the role.")
+    replaces: Key | None = Field(default=None, description="Who they cover for; none: added to whoever is on.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    note: str | None = Field(default=None, max_length=200, description="Why (no personal data).")
+
+    @model_validator(mode="after")
+    def ordered(self) -> OverrideIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.ends_at - self.starts_at > timedelta(days=366):
+            raise ValueError("an override lasts a year at most: for longer, change the schedule")
+        return self
+
+
+class OverrideOut(OverrideIn):
+    id: int
+
+
+class CalendarOut(BaseModel):
+    name: str
+    role: Role
+    events: int = Field(description="Events in the calendar (a recurring event counts once).")
+    unmatched: list[str] = Field(description="Summaries of events naming no advocate of the area: nobody on call.")
+
+
+class FeedOut(BaseModel):
+    url: str = Field(description="The advocate's own shift feed: subscribe to it in a calendar app. Shown once.")
 
 
 class OnCall(BaseModel):

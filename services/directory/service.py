@@ -116,3 +116,10 @@ async def get_area(session: AsyncSession, agency: Agency, code: str) -> Area:
     if area is None:
         raise NotFound(f"No area {code!r} in agency {agency.slug!r}.")
     return area
+
+
+async def get_advocate(session: AsyncSession, agency: Agency, key: str) -> Advocate:
+    advocate = await session.scalar(select(Advocate).where(Advocate.agency_id == agency.id, Advocate.key == key))
+    if advocate is None:
+        raise NotFound(f"No advocate {key!r} in agency {agency.slug!r}.")
+    return advocate

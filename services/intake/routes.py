@@ -17,7 +17,8 @@ from services.intake.service import receive_event
 from shared import webhooks
 from shared.auth import PrincipalDep
 from shared.db import Database, SessionDep
-from shared.problems import NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, invalid_payload
+from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
+from shared.requests import read_bounded_body
 from shared.tables import Agency, Incident, TimelineEntry
 
 MAX_BODY_BYTES = 256 * 1024
@@ -62,20 +63,6 @@ class AgencyCache:
         return agency, False
 
 
-async def read_bounded_body(request: Request) -> bytes:
-    """Read at most MAX_BODY_BYTES, refusing early on a declared or streamed excess."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The body may be at most {MAX_BODY_BYTES} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"The body may be at most {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "/v1/cad/{agency}/events",
     status_code=202,
@@ -88,7 +75,7 @@ async def post_event(
     request: Request,
     webhook_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Response:
-    body = await read_bounded_body(request)
+    body = await read_bounded_body(request, MAX_BODY_BYTES)
     database: Database = request.app.state.db
     agencies: AgencyCache = request.app.state.agencies
     known = await agencies.verified(database, agency, body, request.headers)
