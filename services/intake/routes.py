@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 import asyncpg
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.intake import eido
 from services.intake.schemas import CadEvent, EventReceipt, TimelineEntryOut, TimelineOut
 from services.intake.service import receive_event
 from shared import webhooks
@@ -63,18 +64,14 @@ class AgencyCache:
         return agency, False
 
 
-@router.post(
-    "/v1/cad/{agency}/events",
-    status_code=202,
-    response_model=EventReceipt,
-    summary="Receive a CAD event (schema v1), signed with Standard Webhooks",
-    responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
-)
-async def post_event(
-    agency: str,
-    request: Request,
-    webhook_id: Annotated[str | None, Header(max_length=128)] = None,
+WebhookId = Annotated[str | None, Header(max_length=128, description="Standard Webhooks message id; idempotency key")]
+
+
+async def accept(
+    request: Request, agency: str, webhook_id: str | None, read: Callable[[bytes, Agency], CadEvent]
 ) -> Response:
+    """A signed CAD request, whatever its format: verified, read into an event, applied — committed before the
+    answer leaves, so a 202 means the event is durable."""
     body = await read_bounded_body(request, MAX_BODY_BYTES)
     database: Database = request.app.state.db
     agencies: AgencyCache = request.app.state.agencies
@@ -83,10 +80,9 @@ async def post_event(
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("Events are JSON: send Content-Type: application/json.")
     try:
-        event = CadEvent.model_validate_json(body)
+        event = read(body, known)
     except ValidationError as exc:
         raise invalid_payload(exc.errors()) from None
-    # Committed before the answer leaves: a 202 means the event is durable.
     pool: asyncpg.Pool = request.app.state.intake_pool
     async with pool.acquire() as conn, conn.transaction():
         receipt = await receive_event(
@@ -98,6 +94,37 @@ async def post_event(
             now=request.app.state.clock.now(),
         )
     return Response(receipt.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.post(
+    "/v1/cad/{agency}/events",
+    status_code=202,
+    response_model=EventReceipt,
+    summary="Receive a CAD event (schema v1), signed with Standard Webhooks",
+    responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+)
+async def post_event(agency: str, request: Request, webhook_id: WebhookId = None) -> Response:
+    return await accept(request, agency, webhook_id, lambda body, _: CadEvent.model_validate_json(body))
+
+
+@router.post(
+    "/v1/cad/{agency}/eido",
+    status_code=202,
+    response_model=EventReceipt,
+    summary="Receive a NENA EIDO document (NENA-STA-021), signed with Standard Webhooks",
+    description="Read onto the same event as schema v1: incident type (the agency's internal code when its code "
+    "map knows it, else the common registry's), status, priority, beat, the incident's location (PIDF-LO civic "
+    "address), persons' roles and languages, cautions and unit statuses. Nothing else in the document is read "
+    "or kept. Documents for one incident (its internalIncidentId, else its $id) update it.",
+    responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+)
+async def post_eido(agency: str, request: Request, webhook_id: WebhookId = None) -> Response:
+    return await accept(
+        request,
+        agency,
+        webhook_id,
+        lambda body, known: eido.event_from(eido.Document.model_validate_json(body), known.code_map),
+    )
 
 
 @router.get(
