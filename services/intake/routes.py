@@ -11,16 +11,26 @@ import asyncpg
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import eido
-from services.intake.schemas import CadEvent, EventReceipt, TimelineEntryOut, TimelineOut
+from services.intake.models import Assessment
+from services.intake.schemas import (
+    AssessmentOut,
+    AssessmentOverride,
+    AssessmentOverrideIn,
+    CadEvent,
+    EventReceipt,
+    TimelineEntryOut,
+    TimelineOut,
+)
 from services.intake.service import receive_event
 from shared import webhooks
-from shared.auth import PrincipalDep
+from shared.auth import Principal, PrincipalDep
 from shared.db import Database, SessionDep
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.requests import read_bounded_body
-from shared.tables import Agency, Incident, TimelineEntry
+from shared.tables import Agency, Incident, Stage, TimelineEntry, record_stage
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -134,21 +144,14 @@ async def post_eido(agency: str, request: Request, webhook_id: WebhookId = None)
     responses={401: {}, 403: {}, 404: {}},
 )
 async def get_timeline(ref: str, session: SessionDep, principal: PrincipalDep) -> TimelineOut:
-    row = (
-        await session.execute(
-            select(Incident, Agency.slug).join(Agency, Agency.id == Incident.agency_id).where(Incident.ref == ref)
-        )
-    ).first()
-    # A supervisor of another agency learns no more than from a reference that does not exist.
-    if row is None or not principal.may_see_agency(row.Incident.agency_id):
-        raise NotFound("No such incident.")
-    incident, slug = row
+    incident = await incident_for(session, ref, principal)
+    slug = await session.scalar(select(Agency.slug).where(Agency.id == incident.agency_id))
     entries = await session.scalars(
         select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.id)
     )
     return TimelineOut(
         incident_ref=incident.ref,
-        agency=slug,
+        agency=slug or "",
         status=incident.status,
         tier=incident.tier,
         entries=[
@@ -156,3 +159,77 @@ async def get_timeline(ref: str, session: SessionDep, principal: PrincipalDep) -
             for e in entries
         ],
     )
+
+
+async def incident_for(session: AsyncSession, ref: str, principal: Principal) -> Incident:
+    """The incident, if this principal may see it. A supervisor of another agency learns no more than from a
+    reference that does not exist."""
+    incident = await session.scalar(select(Incident).where(Incident.ref == ref))
+    if incident is None or not principal.may_see_agency(incident.agency_id):
+        raise NotFound("No such incident.")
+    return incident
+
+
+def assessment_out(a: Assessment) -> AssessmentOut:
+    override = None
+    if a.override_screened_in is not None and a.overridden_at is not None:
+        override = AssessmentOverride(
+            screened_in=a.override_screened_in,
+            by=a.override_by,
+            name=a.override_name or "",
+            reason=a.override_reason or "",
+            at=a.overridden_at,
+        )
+    return AssessmentOut.model_validate(a, from_attributes=True).model_copy(update={"override": override})
+
+
+@router.get(
+    "/v1/incidents/{ref}/assessments",
+    response_model=list[AssessmentOut],
+    summary="An incident's danger screens as given, each with its rule, result and any override",
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def get_assessments(ref: str, session: SessionDep, principal: PrincipalDep) -> list[AssessmentOut]:
+    incident = await incident_for(session, ref, principal)
+    rows = await session.scalars(
+        select(Assessment).where(Assessment.incident_id == incident.id).order_by(Assessment.id)
+    )
+    return [assessment_out(a) for a in rows]
+
+
+@router.post(
+    "/v1/incidents/{ref}/assessments/{assessment_id}/override",
+    response_model=AssessmentOut,
+    summary="Record an officer's or advocate's judgement over a screen's computed result, with the reason",
+    responses={401: {}, 403: {}, 404: {}, 422: {}},
+)
+async def override_assessment(
+    ref: str,
+    assessment_id: int,
+    spec: AssessmentOverrideIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+) -> AssessmentOut:
+    incident = await incident_for(session, ref, principal)
+    assessment = await session.scalar(
+        select(Assessment).where(Assessment.id == assessment_id, Assessment.incident_id == incident.id)
+    )
+    if assessment is None:
+        raise NotFound("No such assessment for this incident.")
+    now = request.app.state.clock.now()
+    assessment.override_screened_in, assessment.override_by = spec.screened_in, spec.by
+    assessment.override_name, assessment.override_reason, assessment.overridden_at = spec.name, spec.reason, now
+    # The timeline says that a person decided, and what; the reason stays with the assessment.
+    record_stage(
+        session,
+        incident.id,
+        Stage.triaged,
+        now,
+        assessment_id=assessment.id,
+        override_by=spec.by,
+        screened_in=spec.screened_in,
+        computed=assessment.screened_in,
+    )
+    await session.flush()
+    return assessment_out(assessment)

@@ -114,3 +114,32 @@ class TimelineOut(BaseModel):
     status: str
     tier: str
     entries: list[TimelineEntryOut]
+
+
+class AssessmentOut(BaseModel):
+    id: int
+    instrument: str
+    instrument_version: str | None
+    rule: str
+    rule_version: str
+    answers: dict[str, str] = Field(description='Every answer; "not_answered" is never "no".')
+    officer_belief: bool | None
+    level: str | None
+    screened_in: bool
+    reasons: list[str]
+    created_at: datetime
+    override: AssessmentOverride | None = None
+
+
+class AssessmentOverrideIn(Strict):
+    screened_in: bool = Field(description="The result a person judges right, whatever the rule computed.")
+    by: Literal["officer", "advocate"]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+
+
+class AssessmentOverride(AssessmentOverrideIn):
+    at: datetime
+
+
+AssessmentOut.model_rebuild()

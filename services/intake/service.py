@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
-from services.intake.triage import Triage, triage
+from services.intake.triage import Triage, assessment_record, triage
 from shared.db import Sql
 from shared.problems import Conflict
 from shared.tables import OPEN, Agency, CalloutStatus, Stage, Tier, Wake, new_code
@@ -78,13 +78,22 @@ WHERE id = :id AND status IN ({LIVE_SQL})
 RETURNING status
 """)  # noqa: S608 - statuses from constants
 
-# The timeline entries, in order, and the answer kept for repeats of this webhook-id.
+# The timeline entries, in order; the danger screen as an assessment, unless the same one was sent before; and
+# the answer kept for repeats of this webhook-id.
 RECORD = Sql("""
 WITH stages AS (
     INSERT INTO timeline_entries (incident_id, stage, observed_at, source_at, data)
     SELECT :incident_id, entry ->> 'stage', :now, (entry ->> 'source_at')::timestamptz, entry -> 'data'
     FROM jsonb_array_elements(:stages) WITH ORDINALITY AS stages (entry, n)
     ORDER BY n
+), assessment AS (
+    INSERT INTO assessments (incident_id, instrument, instrument_version, rule, rule_version, answers,
+                             officer_belief, level, screened_in, reasons, fingerprint, created_at)
+    SELECT :incident_id, a ->> 'instrument', a ->> 'instrument_version', a ->> 'rule', a ->> 'rule_version',
+           a -> 'answers', (a ->> 'officer_belief')::boolean, a ->> 'level', (a ->> 'screened_in')::boolean,
+           a -> 'reasons', a ->> 'fingerprint', :now
+    FROM jsonb_array_elements(:assessments) AS a
+    ON CONFLICT (incident_id, fingerprint) DO NOTHING
 )
 UPDATE cad_events SET incident_id = :incident_id, event_status = :event_status, occurred_at = :occurred_at,
     response = :response
@@ -211,6 +220,7 @@ async def receive_event(
             "incident_id": incident_id,
             "now": now,
             "stages": stages,
+            "assessments": [assessment_record(event.screen, result.screen)] if event.screen and result.screen else [],
             "event_status": event.status.value,
             "occurred_at": event.occurred_at,
             "response": receipt.model_dump(mode="json"),

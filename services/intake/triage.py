@@ -12,14 +12,20 @@ The rules, in order (PRODUCT.md, "Tiers"):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from services.intake.schemas import CadEvent, Screen
 from shared.apco import DV_CODES
 from shared.tables import Tier
 
+# The version of these rules, kept with every assessment: a result can always be traced to the rule that made it.
+RULES_VERSION = "2026.11"
 LAP_CLASSIC, LAP_2 = "LAP-classic", "LAP-2.0"
+LAP_QUESTIONS = tuple(f"q{n}" for n in range(1, 12))
 HIGH_LEVELS = {"DA": {"severe", "extreme"}, "DASH": {"high"}}
 
 
@@ -78,6 +84,26 @@ def assess(screen: Screen) -> ScreenResult:
     if screen.officer_belief:
         reasons.append("officer believes the victim is in danger")
     return ScreenResult(instrument, f"{instrument}-{screen.version or 'unversioned'}", bool(reasons), tuple(reasons))
+
+
+def assessment_record(screen: Screen, result: ScreenResult) -> dict[str, Any]:
+    """The screen as a record: for the LAP every question, an unasked one as "not_answered" (never "no")."""
+    answers = dict(screen.answers)
+    if result.instrument == "LAP":
+        answers = {q: screen.answers.get(q, "not_answered") for q in LAP_QUESTIONS}
+    record = {
+        "instrument": screen.instrument,
+        "instrument_version": screen.version,
+        "rule": result.rule,
+        "rule_version": RULES_VERSION,
+        "answers": answers,
+        "officer_belief": screen.officer_belief,
+        "level": screen.level,
+        "screened_in": result.screened_in,
+        "reasons": list(result.reasons),
+    }
+    record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return record
 
 
 def lethality_signs(event: CadEvent) -> list[str]:
