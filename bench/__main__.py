@@ -83,6 +83,7 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
         "CALLOUT_DATABASE_URL": database_url,
         "CALLOUT_PORT": str(port),
         "CALLOUT_ADMIN_TOKEN": ADMIN,
+        "CALLOUT_DATA_KEY": "bench-data-key-0123456789abcdef0123456789",
         "CALLOUT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -111,8 +112,10 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
 
 
 def priority_event(**overrides: Any) -> dict[str, Any]:
-    """The commonest screened-in call: the priority tier, whose first alert is one text."""
-    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], **overrides)
+    """The commonest screened-in call: the priority tier, whose first alert is one text. Each at an address of
+    its own, as calls are: one address called from a thousand times is another test (premise signals)."""
+    location = {"address": f"{random.randrange(1, 99999)} Ziggurat Lane", "city": "Springfield", "state": "IL"}  # noqa: S311
+    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], location=location, **overrides)
 
 
 async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float], list[str]]:

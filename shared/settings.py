@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - refused outside development, see below
+DEVELOPMENT_DATA_KEY = "dev-data-key-not-for-real-addresses"  # refused outside development, see below
 
 
 class Environment(StrEnum):
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".callout")
     port: int = Field(default=8000, ge=1, le=65535)
     admin_token: str = DEVELOPMENT_ADMIN_TOKEN
+    # The secret that keys what Callout keeps in place of personal data (an address's premise key). Losing it
+    # loses the link between old incidents and premise flags; keep it with the database backups' secrets.
+    data_key: str = DEVELOPMENT_DATA_KEY
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
     public_url: AnyHttpUrl | None = None
     log_json: bool | None = None  # None: JSON in production, console in development
@@ -37,6 +41,8 @@ class Settings(BaseSettings):
         if self.environment is Environment.production:
             if self.admin_token == DEVELOPMENT_ADMIN_TOKEN or len(self.admin_token) < 24:
                 raise ValueError("CALLOUT_ADMIN_TOKEN must be set to a secret of 24+ characters in production")
+            if self.data_key == DEVELOPMENT_DATA_KEY or len(self.data_key) < 32:
+                raise ValueError("CALLOUT_DATA_KEY must be set to a secret of 32+ characters in production")
             if self.database_url is None:
                 raise ValueError("CALLOUT_DATABASE_URL is required in production")
         return self

@@ -80,7 +80,10 @@ class Agency(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
-    __table_args__ = (UniqueConstraint("agency_id", "cad_incident_id"),)
+    __table_args__ = (
+        UniqueConstraint("agency_id", "cad_incident_id"),
+        Index("ix_incidents_premise", "agency_id", "premise_key", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     ref: Mapped[str] = mapped_column(String(16), unique=True, default=lambda: f"INC-{new_code(8)}")
@@ -95,8 +98,36 @@ class Incident(Base):
     interpreter_needed: Mapped[bool] = mapped_column(default=False)
     # Personal data (location, persons, screen answers) of the latest event; never logged, never texted.
     details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The address as a key (shared/premises.py), and what was known there when the call came: flags' kinds and
+    # sources, and how many other DV calls the address had in the year before.
+    premise_key: Mapped[str | None] = mapped_column(String(64))
+    premise: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class PremiseFlagKind(StrEnum):
+    dv_history = "dv_history"
+    firearm = "firearm"
+    protection_order = "protection_order"
+    prior_strangulation = "prior_strangulation"
+    other = "other"
+
+
+class PremiseFlag(Base):
+    """Something known about an address, kept by its premise key only: the address itself is not stored, so a
+    flag is found by someone who knows the address, never listed with it."""
+
+    __tablename__ = "premise_flags"
+    __table_args__ = (Index("ix_premise_flags_key", "agency_id", "premise_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    premise_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[PremiseFlagKind] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200))  # who says so: "court order 2026-114", "RMS"
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
 
 
 class CalloutStatus(StrEnum):

@@ -40,3 +40,14 @@ def test_production_refuses_to_start_without_a_real_admin_token(monkeypatch: pyt
 
     assert result.exit_code == 1
     assert "CALLOUT_ADMIN_TOKEN" in result.output
+
+
+def test_production_refuses_to_start_without_a_real_data_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLOUT_ENVIRONMENT", "production")
+    monkeypatch.setenv("CALLOUT_DATABASE_URL", "postgresql://nowhere/none")
+    monkeypatch.setenv("CALLOUT_ADMIN_TOKEN", "a-real-admin-token-0123456789")
+
+    result = CliRunner().invoke(main, ["serve"])
+
+    assert result.exit_code == 1
+    assert "CALLOUT_DATA_KEY" in result.output

@@ -33,6 +33,7 @@ async def env(database_url: str, fake_twilio: FakeTwilio) -> dict[str, str]:
         "CALLOUT_DATABASE_URL": database_url,
         "CALLOUT_PORT": str(port),
         "CALLOUT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CALLOUT_DATA_KEY": "end-to-end-data-key-0123456789abcdef",
         "CALLOUT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,

@@ -325,6 +325,12 @@ def details_html(details: dict[str, Any], incident: Incident) -> str:
         rows.append(("Language", incident.language + (" (interpreter needed)" if incident.interpreter_needed else "")))
     if details.get("cautions"):
         rows.append(("Risk flags (from CAD)", ", ".join(details["cautions"])))
+    premise = incident.premise or {}
+    if premise.get("flags"):
+        flags = (f"{f['kind'].replace('_', ' ')} ({f['source']})" for f in premise["flags"])
+        rows.append(("Flags at this address", ", ".join(flags)))
+    if premise.get("prior_dv_calls"):
+        rows.append(("Earlier DV calls here", f"{premise['prior_dv_calls']} in the 12 months before this call"))
     contact = victim.get("safe_contact") or {}
     if victim.get("consents_to_contact") is True and contact:
         rows.append(

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import select
 
 from services.directory import schedules, service
 from services.directory.policies import policy_for, put_policy
 from services.directory.roster import on_call
 from services.directory.schemas import (
+    Address,
     AdvocateIn,
     AdvocateOut,
     AgencyIn,
@@ -27,6 +29,8 @@ from services.directory.schemas import (
     OverrideOut,
     PolicyIn,
     PolicyOut,
+    PremiseFlagIn,
+    PremiseFlagOut,
     Role,
     RotationIn,
     RotationOut,
@@ -35,9 +39,11 @@ from services.directory.schemas import (
 )
 from shared.auth import AdminDep
 from shared.db import SessionDep
-from shared.problems import Invalid, UnsupportedMediaType
+from shared.premises import premise_key
+from shared.problems import Invalid, NotFound, UnsupportedMediaType
 from shared.requests import read_bounded_body
 from shared.settings import Settings
+from shared.tables import PremiseFlag
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 403: {}, 404: {}, 422: {}})
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
@@ -224,3 +230,66 @@ async def post_feed(slug: Slug, key: Key, session: SessionDep, _: AdminDep, requ
 async def get_feed(token: Annotated[str, Path(max_length=100)], session: SessionDep, request: Request) -> Response:
     body = await schedules.feed(session, token, now=request.app.state.clock.now())
     return Response(body, media_type="text/calendar", headers={"Cache-Control": "private, max-age=300"})
+
+
+# -- premise flags: kept by an address's key, never with the address ----------------------------------------
+
+
+def key_of(address: Address, request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    key = premise_key(address.model_dump(), settings.data_key)
+    if key is None:
+        raise Invalid("This address cannot be read as a street address (number, street, city or postal code).")
+    return key
+
+
+@router.post(
+    "/agencies/{slug}/premise-flags",
+    response_model=PremiseFlagOut,
+    status_code=201,
+    summary="Flag an address: DV history, firearm, protection order, prior strangulation, other",
+    description="The address is normalised and kept as a keyed hash only; calls from it raise their tier.",
+)
+async def post_premise_flag(
+    slug: Slug, spec: PremiseFlagIn, session: SessionDep, _: AdminDep, request: Request
+) -> PremiseFlagOut:
+    agency = await service.get_agency(session, slug)
+    flag = PremiseFlag(
+        agency_id=agency.id,
+        premise_key=key_of(spec.address, request),
+        kind=spec.kind,
+        source=spec.source,
+        created_at=request.app.state.clock.now(),
+        expires_at=spec.expires_at,
+    )
+    session.add(flag)
+    await session.flush()
+    return PremiseFlagOut.model_validate(flag, from_attributes=True)
+
+
+@router.post(
+    "/agencies/{slug}/premise-flags/search",
+    response_model=list[PremiseFlagOut],
+    summary="The flags on an address (asked in a body, so that the address stays out of URLs and their logs)",
+)
+async def search_premise_flags(
+    slug: Slug, address: Address, session: SessionDep, _: AdminDep, request: Request
+) -> list[PremiseFlagOut]:
+    agency = await service.get_agency(session, slug)
+    flags = await session.scalars(
+        select(PremiseFlag)
+        .where(PremiseFlag.agency_id == agency.id, PremiseFlag.premise_key == key_of(address, request))
+        .order_by(PremiseFlag.id)
+    )
+    return [PremiseFlagOut.model_validate(f, from_attributes=True) for f in flags]
+
+
+@router.delete("/agencies/{slug}/premise-flags/{flag_id}", status_code=204, summary="Remove a premise flag")
+async def delete_premise_flag(slug: Slug, flag_id: int, session: SessionDep, _: AdminDep) -> None:
+    agency = await service.get_agency(session, slug)
+    flag = await session.scalar(
+        select(PremiseFlag).where(PremiseFlag.id == flag_id, PremiseFlag.agency_id == agency.id)
+    )
+    if flag is None:
+        raise NotFound(f"No premise flag {flag_id}.")
+    await session.delete(flag)

@@ -181,6 +181,31 @@ class FeedOut(BaseModel):
     url: str = Field(description="The advocate's own shift feed: subscribe to it in a calendar app. Shown once.")
 
 
+class Address(In):
+    """An address as a CAD sends it. Callout keeps only its premise key, never the address."""
+
+    address: str = Field(min_length=1, max_length=500)
+    unit: str | None = Field(default=None, max_length=64)
+    city: str | None = Field(default=None, max_length=64)
+    state: str | None = Field(default=None, max_length=64)
+    postal_code: str | None = Field(default=None, max_length=16)
+
+
+class PremiseFlagIn(In):
+    address: Address
+    kind: Literal["dv_history", "firearm", "protection_order", "prior_strangulation", "other"]
+    source: str = Field(min_length=1, max_length=200, description='Who says so: "court order 2026-114", "RMS".')
+    expires_at: AwareDatetime | None = Field(default=None, description="None: until removed.")
+
+
+class PremiseFlagOut(BaseModel):
+    id: int
+    kind: str
+    source: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
 class OnCall(BaseModel):
     advocate_id: int
     key: str

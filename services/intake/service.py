@@ -15,6 +15,7 @@ import asyncpg
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
 from services.intake.triage import Triage, assessment_record, triage
 from shared.db import Sql
+from shared.premises import premise_key
 from shared.problems import Conflict
 from shared.tables import OPEN, Agency, CalloutStatus, Stage, Tier, Wake, new_code
 
@@ -48,8 +49,23 @@ INSERT INTO incidents (id, ref, agency_id, cad_incident_id, created_at, {", ".jo
 SELECT :id, :ref, :agency_id, :cad_incident_id, :now, {", ".join(f":{f}" for f in INCIDENT_FIELDS)} FROM claim
 ON CONFLICT (agency_id, cad_incident_id) DO UPDATE
 SET {", ".join(f"{f} = excluded.{f}" for f in INCIDENT_FIELDS)}
-RETURNING id, ref, xmax = 0 AS new  -- xmax is 0 on a row this very statement inserted
+RETURNING id, ref, xmax = 0 AS new, premise_key, premise  -- xmax is 0 on a row this very statement inserted
 """)  # noqa: S608 - names from constants
+
+# What is known at an address when a call first comes from it (or from a new address): active flags, and the
+# other DV calls there in the year before.
+PREMISE = Sql("""
+SELECT coalesce(
+           (SELECT jsonb_agg(jsonb_build_object('kind', kind, 'source', source) ORDER BY kind, id)
+            FROM premise_flags
+            WHERE agency_id = :agency_id AND premise_key = :premise_key
+              AND (expires_at IS NULL OR expires_at > CAST(:now AS timestamptz))),
+           '[]') AS flags,
+       (SELECT count(*) FROM incidents
+        WHERE agency_id = :agency_id AND premise_key = :premise_key AND tier <> 'none'
+          AND created_at > CAST(:now AS timestamptz) - interval '1 year'
+          AND cad_incident_id <> :cad_incident_id) AS prior_dv_calls
+""")
 
 EARLIER_ANSWER = Sql(
     "SELECT body_sha256, response FROM cad_events WHERE agency_id = :agency_id AND webhook_id = :webhook_id"
@@ -78,10 +94,12 @@ WHERE id = :id AND status IN ({LIVE_SQL})
 RETURNING status
 """)  # noqa: S608 - statuses from constants
 
-# The timeline entries, in order; the danger screen as an assessment, unless the same one was sent before; and
-# the answer kept for repeats of this webhook-id.
+# The tier as the premise leaves it; the timeline entries, in order; the danger screen as an assessment, unless
+# the same one was sent before; and the answer kept for repeats of this webhook-id.
 RECORD = Sql("""
-WITH stages AS (
+WITH incident AS (
+    UPDATE incidents SET tier = :tier, premise_key = :premise_key, premise = :premise WHERE id = :incident_id
+), stages AS (
     INSERT INTO timeline_entries (incident_id, stage, observed_at, source_at, data)
     SELECT :incident_id, entry ->> 'stage', :now, (entry ->> 'source_at')::timestamptz, entry -> 'data'
     FROM jsonb_array_elements(:stages) WITH ORDINALITY AS stages (entry, n)
@@ -133,10 +151,11 @@ async def receive_event(
     body_sha256: str,
     event: CadEvent,
     now: datetime,
+    data_key: str,
 ) -> EventReceipt:
-    """Apply one event within the caller's transaction, and return the answer for the CAD."""
-    result = triage(event, agency.code_map)
-    fields = incident_fields(event, result, now)
+    """Apply one event within the caller's transaction, and return the answer for the CAD. `data_key` keys the
+    address (shared/premises.py)."""
+    fields = incident_fields(event, triage(event, agency.code_map), now)  # the premise may raise the tier below
     keys = {"agency_id": agency.id, "webhook_id": webhook_id}
     upserted = await CLAIM_AND_UPSERT.fetchrow(
         conn,
@@ -156,7 +175,12 @@ async def receive_event(
         if earlier["body_sha256"] != body_sha256:
             raise Conflict("This webhook-id was already used for a different body.", webhook_id=webhook_id)
         return EventReceipt.model_validate(earlier["response"])  # committed with its response, or not at all
-    incident_id, ref, new = upserted
+    incident_id, ref, new = upserted["id"], upserted["ref"], upserted["new"]
+    key = premise_key(fields["details"].get("location"), data_key)
+    premise = upserted["premise"]
+    if new or key != upserted["premise_key"]:
+        premise = await known_at(conn, agency.id, key, event.incident_id, now) if key else None
+    result = triage(event, agency.code_map, premise)
 
     stages = [
         stage(
@@ -218,6 +242,9 @@ async def receive_event(
         {
             **keys,
             "incident_id": incident_id,
+            "tier": result.tier.value,
+            "premise_key": key,
+            "premise": premise,
             "now": now,
             "stages": stages,
             "assessments": [assessment_record(event.screen, result.screen)] if event.screen and result.screen else [],
@@ -227,6 +254,17 @@ async def receive_event(
         },
     )
     return receipt
+
+
+async def known_at(
+    conn: asyncpg.Connection, agency_id: int, key: str, cad_incident_id: str, now: datetime
+) -> dict[str, Any]:
+    row = await PREMISE.fetchrow(
+        conn, {"agency_id": agency_id, "premise_key": key, "now": now, "cad_incident_id": cad_incident_id}
+    )
+    assert row is not None  # one row, always
+    flags: list[dict[str, str]] = row["flags"]
+    return {"kinds": sorted({f["kind"] for f in flags}), "flags": flags, "prior_dv_calls": row["prior_dv_calls"]}
 
 
 async def end_callout(conn: asyncpg.Connection, callout_id: uuid.UUID, reason: str, now: datetime) -> None:

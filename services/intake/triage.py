@@ -8,6 +8,9 @@ The rules, in order (PRODUCT.md, "Tiers"):
 - immediate: CAD asks for an on-scene advocate, or screened in with a weapon (q1, FIREARM), a threat to kill (q2),
   strangulation (q5, STRANGULATION) or the suspect at large (SUSPECT_AT_LARGE).
 - priority: screened in, or CAD asks for an advocate by phone. follow_up: any other DV call. none: not DV.
+- Premise: a DV call at an address with an active flag (DV history, firearm, protection order, prior
+  strangulation, other), or with two other DV calls in the twelve months before (three with this one), goes up
+  one tier — follow_up to priority, priority to immediate — once, however many signs there are.
 """
 
 from __future__ import annotations
@@ -121,7 +124,20 @@ def lethality_signs(event: CadEvent) -> list[str]:
     return signs
 
 
-def triage(event: CadEvent, code_map: Mapping[str, str]) -> Triage:
+REPEAT_CALLS = 3  # DV calls at one address within a year, this one included, that count as a sign
+RAISED = {Tier.follow_up: Tier.priority, Tier.priority: Tier.immediate, Tier.immediate: Tier.immediate}
+
+
+def premise_signs(premise: Mapping[str, Any] | None) -> list[str]:
+    if not premise:
+        return []
+    signs = [f"{kind.replace('_', ' ')} flag" for kind in premise.get("kinds", [])]
+    if (calls := premise.get("prior_dv_calls", 0) + 1) >= REPEAT_CALLS:
+        signs.append(f"{calls} DV calls at this address in 12 months")
+    return signs
+
+
+def triage(event: CadEvent, code_map: Mapping[str, str], premise: Mapping[str, Any] | None = None) -> Triage:
     apco = apco_code_for(event.type_code, code_map)
     reasons: list[str] = []
     if apco in DV_CODES:
@@ -151,4 +167,9 @@ def triage(event: CadEvent, code_map: Mapping[str, str]) -> Triage:
         tier = Tier.priority
     else:
         tier = Tier.follow_up
+    if signs_at_premise := premise_signs(premise):
+        raised = RAISED[tier]
+        change = f"; tier raised from {tier.value}" if raised is not tier else ""
+        reasons.append(f"premise: {', '.join(signs_at_premise)}{change}")
+        tier = raised
     return Triage(True, apco, tier, tuple(reasons), screen)
