@@ -98,7 +98,8 @@ RETURNING status
 # the same one was sent before; and the answer kept for repeats of this webhook-id.
 RECORD = Sql("""
 WITH incident AS (
-    UPDATE incidents SET tier = :tier, premise_key = :premise_key, premise = :premise WHERE id = :incident_id
+    UPDATE incidents SET tier = :tier, premise_key = :premise_key, premise = :premise
+    WHERE id = :incident_id AND (tier <> :tier OR premise_key IS DISTINCT FROM :premise_key)
 ), stages AS (
     INSERT INTO timeline_entries (incident_id, stage, observed_at, source_at, data)
     SELECT :incident_id, entry ->> 'stage', :now, (entry ->> 'source_at')::timestamptz, entry -> 'data'
