@@ -118,12 +118,12 @@ def priority_event(**overrides: Any) -> dict[str, Any]:
     return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], location=location, **overrides)
 
 
-async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float], list[str]]:
-    """Latency figures, and the CAD ids of the incidents made (for the updates that follow)."""
+async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Latency figures, and the events that made the incidents (for the updates that follow)."""
     count = int(RATE * SECONDS)
     accepted: dict[str, float] = {}
     duplicate_codes: set[str] = set()
-    incident_ids: list[str] = []
+    incidents: list[dict[str, Any]] = []
     session = aiohttp.ClientSession()
 
     async def one() -> None:
@@ -132,7 +132,7 @@ async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float
         async with session.post(f"{base}/v1/cad/metro/events", data=body, headers=signed(body)) as response:
             assert response.status == 202, await response.text()
             receipt = await response.json()
-        incident_ids.append(event["incident_id"])
+        incidents.append(event)
         code = receipt["callout"]["code"]
         if code in accepted:  # codes are short: two alike cannot be told apart at the fake
             duplicate_codes.add(code)
@@ -154,7 +154,7 @@ async def webhook_to_sms(base: str, twilio: FakeTwilio) -> tuple[dict[str, float
         "p99": round(p99(latencies), 1),
         "samples": len(latencies),
     }
-    return figures, incident_ids
+    return figures, incidents
 
 
 def prepare(events: Callable[[], dict[str, Any]], count: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -199,14 +199,14 @@ async def intake_saturation(base: str, events: Callable[[], dict[str, Any]]) -> 
     }
 
 
-def unit_updates(incident_ids: list[str]) -> Callable[[], dict[str, Any]]:
-    """What a CAD sends most: status changes of the units on incidents already open."""
+def unit_updates(incidents: list[dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """What a CAD sends most: status changes of the units on incidents already open, each as its first event
+    with the units' new status."""
     statuses = itertools.cycle(["dispatched", "en_route", "on_scene", "transporting", "cleared"])
 
     def next_event() -> dict[str, Any]:
-        event = priority_event(incident_id=random.choice(incident_ids), status="updated")  # noqa: S311 - load mix
-        event["units"] = [{"unit": "A12", "status": next(statuses)}]
-        return event
+        first = random.choice(incidents)  # noqa: S311 - load mix
+        return {**first, "status": "updated", "units": [{"unit": "A12", "status": next(statuses)}]}
 
     return next_event
 

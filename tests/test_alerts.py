@@ -229,3 +229,32 @@ async def test_the_directory_is_asked_once_for_a_burst_in_one_area_then_again_wh
     await worker.run_once()
 
     assert len(asked) == 2
+
+
+async def test_an_answer_just_gone_stale_is_used_while_a_fresh_one_is_fetched_beside_it(
+    client: httpx.AsyncClient, worker: Worker, clock: FakeClock, fake_twilio: FakeTwilio
+) -> None:
+    release = asyncio.Event()
+    real = worker.directory.http._transport
+    asked: list[str] = []
+
+    async def slow_second_time(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if len(asked) > 1:
+            await release.wait()  # the directory takes its time answering the refresh
+        return await real.handle_async_request(request)
+
+    worker.directory.http._transport = httpx.MockTransport(slow_second_time)
+    worker.directory.fresh_for = timedelta(seconds=10)
+    await post_event(client, dv_event())
+    await worker.run_once()
+    clock.advance(timedelta(seconds=15))  # stale, but not twice as old as fresh
+
+    await post_event(client, dv_event())
+    async with asyncio.timeout(5):  # a guard, not a wait: it fails the test if routing waits on the refresh
+        await worker.run_once()
+
+    assert len([m for m in fake_twilio.messages if m.kind == "sms"]) == 2
+    assert len(asked) == 2  # the refresh is under way
+    release.set()
+    await asyncio.gather(*worker.directory._refreshing.values())

@@ -16,14 +16,21 @@ class DirectoryUnavailable(Exception):
     pass
 
 
+Question = tuple[str, str | None, str | None, str]
+
+
 class DirectoryClient:
     """Answers are kept for `fresh_for`: on-call state is read every few seconds, as GoAlert's engine does, not
-    once per callout — a burst of calls in one area asks once. A shift change shows within that time."""
+    once per callout — a burst of calls in one area asks once. A shift change shows within that time. For as long
+    again an older answer is still used while a fresh one is fetched beside it: a callout never waits on the
+    refresh of an answer seconds old."""
 
     def __init__(self, http: httpx.AsyncClient, *, clock: Clock, fresh_for: timedelta) -> None:
         self.http, self.clock, self.fresh_for = http, clock, fresh_for
-        self._answers: dict[tuple[str, str | None, str | None, str], tuple[datetime, dict[str, Any]]] = {}
-        self._asking: defaultdict[tuple[str, str | None, str | None, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._answers: dict[Question, tuple[datetime, dict[str, Any]]] = {}
+        self._asking: defaultdict[Question, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._refreshing: dict[Question, asyncio.Task[None]] = {}
+        self._unsaved: set[Question] = set()  # refreshed beside a callout: the next caller is told it is new
 
     async def on_call(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
@@ -31,6 +38,13 @@ class DirectoryClient:
         """Who is on call, in order, and how `tier` escalates there; and whether the directory was asked just now
         (False: a kept answer)."""
         key = (agency, area, language, tier)
+        kept = self._answers.get(key)
+        if kept is not None and at - kept[0] < 2 * self.fresh_for:
+            if at - kept[0] >= self.fresh_for and key not in self._refreshing:
+                self._refreshing[key] = asyncio.create_task(self._refresh(key, at))
+            new = key in self._unsaved
+            self._unsaved.discard(key)
+            return kept[1], new
         async with self._asking[key]:  # a burst for one area waits for the one question already asked
             kept = self._answers.get(key)
             if kept is not None and at - kept[0] < self.fresh_for:
@@ -38,6 +52,17 @@ class DirectoryClient:
             answer = await self._ask(agency, area=area, at=at, language=language, tier=tier)
             self._answers[key] = (at, answer)
             return answer, True
+
+    async def _refresh(self, key: Question, at: datetime) -> None:
+        agency, area, language, tier = key
+        try:
+            async with self._asking[key]:
+                self._answers[key] = (at, await self._ask(agency, area=area, at=at, language=language, tier=tier))
+                self._unsaved.add(key)
+        except DirectoryUnavailable:
+            pass  # the kept answer ages out; the next callout then asks itself, and learns of the outage
+        finally:
+            del self._refreshing[key]
 
     async def _ask(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str

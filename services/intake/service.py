@@ -156,7 +156,8 @@ async def receive_event(
 ) -> EventReceipt:
     """Apply one event within the caller's transaction, and return the answer for the CAD. `data_key` keys the
     address (shared/premises.py)."""
-    fields = incident_fields(event, triage(event, agency.code_map), now)  # the premise may raise the tier below
+    result = triage(event, agency.code_map)
+    fields = incident_fields(event, result, now)  # the premise may raise the tier below
     keys = {"agency_id": agency.id, "webhook_id": webhook_id}
     upserted = await CLAIM_AND_UPSERT.fetchrow(
         conn,
@@ -181,7 +182,8 @@ async def receive_event(
     premise = upserted["premise"]
     if new or key != upserted["premise_key"]:
         premise = await known_at(conn, agency.id, key, event.incident_id, now) if key else None
-    result = triage(event, agency.code_map, premise)
+    if premise:
+        result = triage(event, agency.code_map, premise)
 
     stages = [
         stage(
