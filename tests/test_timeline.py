@@ -67,6 +67,30 @@ async def test_a_supervisor_cannot_change_the_directory(
     assert response.status_code == 403
 
 
+async def test_a_supervisor_covers_a_shift_in_their_own_agency_and_sees_no_other(
+    client: httpx.AsyncClient, incident_ref: str, database_url: str
+) -> None:
+    own = {"Authorization": f"Bearer {await supervisor_token(database_url, 'metro')}"}
+    other = {"Authorization": f"Bearer {await supervisor_token(database_url, 'county')}"}
+    swap = {
+        "area": "1",
+        "role": "primary",
+        "advocate": "mei",
+        "replaces": "luis",
+        "starts_at": "2026-11-16T00:00:00Z",
+        "ends_at": "2026-11-17T00:00:00Z",
+    }
+
+    covered = await client.post("/v1/directory/agencies/metro/overrides", json=swap, headers=own)
+    elsewhere = await client.post("/v1/directory/agencies/metro/overrides", json=swap, headers=other)
+    on_call = await client.get(
+        "/v1/directory/agencies/metro/on-call", params={"area": "1", "at": "2026-11-16T12:00:00Z"}, headers=own
+    )
+
+    assert (covered.status_code, elsewhere.status_code) == (201, 404)
+    assert [e["key"] for e in on_call.json()["chain"] if e["role"] == "primary"] == ["mei", "dana"]
+
+
 def test_token_create_prints_a_token_that_is_stored_only_hashed(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,5 +1,6 @@
-"""The directory's HTTP API (admin token): keep agencies, areas, advocates and schedules (weekly, rotations,
-calendars, overrides); ask who is on call; advocates' own shift feeds."""
+"""The directory's HTTP API: an admin keeps agencies, areas, advocates, schedules (weekly, rotations, calendars)
+and policies; an agency's supervisors also ask who is on call, set overrides and keep premise flags for their own
+agency; advocates subscribe to their own shift feeds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import schedules, service
 from services.directory.policies import policy_for, put_policy
@@ -37,13 +39,23 @@ from services.directory.schemas import (
     ScheduleIn,
     Tier,
 )
-from shared.auth import AdminDep
+from shared.auth import AdminDep, Principal, PrincipalDep
 from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
 from shared.requests import read_bounded_body
 from shared.settings import Settings
-from shared.tables import PremiseFlag
+from shared.tables import Agency, PremiseFlag
+
+
+async def agency_for(session: AsyncSession, slug: str, principal: Principal) -> Agency:
+    """The agency, for an admin or one of its own supervisors; another agency's supervisor is told it does not
+    exist, as for one that does not."""
+    agency = await session.scalar(select(Agency).where(Agency.slug == slug))
+    if agency is None or not principal.may_see_agency(agency.id):
+        raise NotFound(f"No agency {slug!r}.")
+    return agency
+
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 403: {}, 404: {}, 422: {}})
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
@@ -97,7 +109,7 @@ async def put_schedule(slug: Slug, code: AreaCode, spec: ScheduleIn, session: Se
 async def get_on_call(
     slug: Slug,
     session: SessionDep,
-    _: AdminDep,
+    principal: PrincipalDep,
     request: Request,
     area: Annotated[str | None, Query(max_length=64)] = None,
     at: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,
@@ -107,7 +119,7 @@ async def get_on_call(
     if at is not None and at.tzinfo is None:
         raise Invalid("`at` needs a time zone offset (RFC 3339).")
     moment = at or request.app.state.clock.now()
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     chain = await on_call(session, agency, area, moment, language)
     area_row = await service.find_area(session, agency, area) if area else None
     policy = await policy_for(session, agency, area_row, tier) if tier else None
@@ -163,21 +175,23 @@ async def delete_rotation(slug: Slug, code: AreaCode, name: RotationName, sessio
     summary="Put someone on call for a time range, covering for one person or added to the schedule",
 )
 async def post_override(
-    slug: Slug, spec: OverrideIn, session: SessionDep, _: AdminDep, request: Request
+    slug: Slug, spec: OverrideIn, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> OverrideOut:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     return await schedules.add_override(session, agency, spec, now=request.app.state.clock.now())
 
 
 @router.get("/agencies/{slug}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over")
-async def get_overrides(slug: Slug, session: SessionDep, _: AdminDep, request: Request) -> list[OverrideOut]:
-    agency = await service.get_agency(session, slug)
+async def get_overrides(
+    slug: Slug, session: SessionDep, principal: PrincipalDep, request: Request
+) -> list[OverrideOut]:
+    agency = await agency_for(session, slug, principal)
     return await schedules.list_overrides(session, agency, ending_after=request.app.state.clock.now())
 
 
 @router.delete("/agencies/{slug}/overrides/{override_id}", status_code=204, summary="Remove an override")
-async def delete_override(slug: Slug, override_id: int, session: SessionDep, _: AdminDep) -> None:
-    await schedules.delete_override(session, await service.get_agency(session, slug), override_id)
+async def delete_override(slug: Slug, override_id: int, session: SessionDep, principal: PrincipalDep) -> None:
+    await schedules.delete_override(session, await agency_for(session, slug, principal), override_id)
 
 
 MAX_CALENDAR_BYTES = 1024 * 1024
@@ -251,9 +265,9 @@ def key_of(address: Address, request: Request) -> str:
     description="The address is normalised and kept as a keyed hash only; calls from it raise their tier.",
 )
 async def post_premise_flag(
-    slug: Slug, spec: PremiseFlagIn, session: SessionDep, _: AdminDep, request: Request
+    slug: Slug, spec: PremiseFlagIn, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> PremiseFlagOut:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     flag = PremiseFlag(
         agency_id=agency.id,
         premise_key=key_of(spec.address, request),
@@ -273,9 +287,9 @@ async def post_premise_flag(
     summary="The flags on an address (asked in a body, so that the address stays out of URLs and their logs)",
 )
 async def search_premise_flags(
-    slug: Slug, address: Address, session: SessionDep, _: AdminDep, request: Request
+    slug: Slug, address: Address, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> list[PremiseFlagOut]:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     flags = await session.scalars(
         select(PremiseFlag)
         .where(PremiseFlag.agency_id == agency.id, PremiseFlag.premise_key == key_of(address, request))
@@ -285,8 +299,8 @@ async def search_premise_flags(
 
 
 @router.delete("/agencies/{slug}/premise-flags/{flag_id}", status_code=204, summary="Remove a premise flag")
-async def delete_premise_flag(slug: Slug, flag_id: int, session: SessionDep, _: AdminDep) -> None:
-    agency = await service.get_agency(session, slug)
+async def delete_premise_flag(slug: Slug, flag_id: int, session: SessionDep, principal: PrincipalDep) -> None:
+    agency = await agency_for(session, slug, principal)
     flag = await session.scalar(
         select(PremiseFlag).where(PremiseFlag.id == flag_id, PremiseFlag.agency_id == agency.id)
     )
