@@ -275,3 +275,27 @@ async def test_an_advocates_feed_carries_their_own_shifts_as_imported(
     reissued = await client.post("/v1/directory/agencies/metro/advocates/dana/feed", headers=admin)
     assert reissued.json()["url"] != issued.json()["url"]
     assert (await client.get(path)).status_code == 404  # the old address stops working
+
+
+async def test_a_feed_read_back_as_a_programs_calendar_puts_the_same_person_on_call_at_the_same_times(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await put_rotation(
+        client, admin, "days", role="primary", participants=["dana", "luis"], unit="days", handoff="2026-11-16T09:00"
+    )
+    path = (await client.post("/v1/directory/agencies/metro/advocates/dana/feed", headers=admin)).json()["url"]
+    feed = (await client.get(path.removeprefix("https://callout.example.org"))).content
+    assert (await client.delete(f"{AREA}/rotations/days", headers=admin)).status_code == 204
+
+    imported = await client.put(
+        f"{AREA}/calendars/from-feed",
+        params={"role": "backup"},
+        content=feed,
+        headers={**admin, "Content-Type": "text/calendar"},
+    )
+
+    assert imported.status_code == 200 and imported.json()["unmatched"] == []
+    for day in ("16", "18", "20"):  # dana's turns, every other day from the first handoff
+        assert await chain(client, admin, f"2026-11-{day}T12:00:00Z") == [("backup", "dana")]
+    for day in ("17", "19"):
+        assert await chain(client, admin, f"2026-11-{day}T12:00:00Z") == []

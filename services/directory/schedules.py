@@ -16,28 +16,11 @@ from sqlalchemy.orm import selectinload
 from services.directory.models import Advocate, Area, Calendar, Override, Rotation, advocate_areas
 from services.directory.roster import named_in, parsed, schedule_for
 from services.directory.schemas import CalendarOut, OverrideIn, OverrideOut, Role, RotationIn, RotationOut
-from services.directory.service import get_area
+from services.directory.service import advocates_of_area, get_area
 from shared.problems import Invalid, NotFound
 from shared.tables import Agency
 
 FEED_PAST, FEED_AHEAD = timedelta(days=7), timedelta(days=56)
-
-
-async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
-    """The advocates named, each known and covering the area, or Invalid naming every one that is not."""
-    found = {
-        a.key: a
-        for a in await session.scalars(
-            select(Advocate)
-            .where(Advocate.agency_id == agency.id, Advocate.key.in_(keys))
-            .options(selectinload(Advocate.areas))
-        )
-    }
-    problems = [f"unknown advocate {k!r}" for k in sorted(keys - found.keys())]
-    problems += [f"{k!r} does not cover area {area.code}" for k, a in sorted(found.items()) if area not in a.areas]
-    if problems:
-        raise Invalid("; ".join(problems) + ".")
-    return found
 
 
 async def put_rotation(session: AsyncSession, agency: Agency, area: Area, name: str, spec: RotationIn) -> RotationOut:
@@ -193,6 +176,8 @@ async def feed(session: AsyncSession, token: str, *, now: datetime) -> bytes:
             event.add("DTEND", slot.ends_at)
             event.add("DTSTAMP", now)
             event.add("DESCRIPTION", slot.reason)
+            # Named as an attendee, so that the feed read back as a program's calendar means the same shifts.
+            event.add("ATTENDEE", f"urn:callout:advocate:{advocate.key}", parameters={"CN": advocate.name})
             out.add_component(event)
     ical: bytes = out.to_ical()
     return ical

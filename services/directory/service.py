@@ -76,10 +76,9 @@ async def put_advocate(session: AsyncSession, agency: Agency, key: str, spec: Ad
     return advocate
 
 
-async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: ScheduleIn) -> list[Shift]:
-    """Replace the area's weekly schedule as a whole."""
-    keys = {s.advocate for s in spec.shifts}
-    advocates = {
+async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
+    """The advocates named, each known and covering the area, or Invalid naming every one that is not."""
+    found = {
         a.key: a
         for a in await session.scalars(
             select(Advocate)
@@ -87,10 +86,16 @@ async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: 
             .options(selectinload(Advocate.areas))
         )
     }
-    if missing := sorted(keys - advocates.keys()):
-        raise Invalid(f"Unknown advocate(s): {', '.join(missing)}.")
-    if outside := sorted(k for k, a in advocates.items() if area.id not in {x.id for x in a.areas}):
-        raise Invalid(f"Advocate(s) not covering area {area.code}: {', '.join(outside)}.")
+    problems = [f"unknown advocate {k!r}" for k in sorted(keys - found.keys())]
+    problems += [f"{k!r} does not cover area {area.code}" for k, a in sorted(found.items()) if area not in a.areas]
+    if problems:
+        raise Invalid("; ".join(problems) + ".")
+    return found
+
+
+async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: ScheduleIn) -> list[Shift]:
+    """Replace the area's weekly schedule as a whole."""
+    advocates = await advocates_of_area(session, agency, area, {s.advocate for s in spec.shifts})
     await session.execute(delete(Shift).where(Shift.area_id == area.id))
     shifts = [
         Shift(
