@@ -10,7 +10,8 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -36,6 +37,8 @@ class Service:
     tags: Sequence[dict[str, str]] = field(default_factory=list)
     # More for /readyz to report (figures, not verdicts: readiness itself is the database and the schema).
     readiness: Callable[[FastAPI], Awaitable[dict[str, Any]]] | None = None
+    # Brings this service's gauges up to date before /metrics is read.
+    metrics: Callable[[FastAPI], Awaitable[None]] | None = None
 
 
 def create_app(
@@ -71,6 +74,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router([s.readiness for s in services if s.readiness]))
+    app.include_router(metrics_router([s.metrics for s in services if s.metrics]))
     for service in services:
         for router in service.routers:
             app.include_router(router)
@@ -97,6 +101,18 @@ def health_router(reports: Sequence[Callable[[FastAPI], Awaitable[dict[str, Any]
         for report in reports:
             body.update(await report(request.app))
         return JSONResponse(body)
+
+    return router
+
+
+def metrics_router(refreshers: Sequence[Callable[[FastAPI], Awaitable[None]]]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> Response:
+        for refresh in refreshers:
+            await refresh(request.app)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

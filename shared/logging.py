@@ -12,6 +12,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.metrics import REQUEST_SECONDS
+
 # Keys whose values are personal data or secrets. A log line keeps the key (so the gap is visible) but never
 # the value; a test scans every line of a full flow for the values themselves.
 REDACTED_KEYS = frozenset(
@@ -103,11 +105,13 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - started
+            REQUEST_SECONDS.labels(method=scope["method"], route=route, status=status).observe(seconds)
             self.log.info(
                 "http.request",
                 method=scope["method"],
-                route=getattr(route, "path", "unmatched"),
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )

@@ -11,14 +11,18 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
 from services.alerts.directory_client import DirectoryClient
+from services.alerts.models import CadNotice, Notification
 from services.alerts.routes import router
 from services.alerts.settings import AlertsSettings
-from services.alerts.worker import Worker, oldest_overdue
+from services.alerts.worker import Worker, oldest_overdue, waiting
 from shared.app import Service
 from shared.db import libpq_url
+from shared.metrics import OLDEST_OVERDUE, QUEUE_DEPTH
+from shared.tables import Callout
 
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
@@ -43,11 +47,22 @@ async def overdue_report(app: FastAPI) -> dict[str, Any]:
     return {"oldest_overdue_seconds": None if late is None else round(late, 1)}
 
 
+async def queue_metrics(app: FastAPI) -> None:
+    """What is due now and waiting, by kind of work, and how late the most overdue timer is."""
+    now = app.state.clock.now()
+    async with app.state.db.sessionmaker() as session:
+        for kind, model in (("callouts", Callout), ("sends", Notification), ("cad_notices", CadNotice)):
+            due = await session.scalar(select(func.count()).where(waiting(model), model.due_at <= now))
+            QUEUE_DEPTH.labels(kind=kind).set(due or 0)
+        OLDEST_OVERDUE.set(await oldest_overdue(session, now) or 0)
+
+
 def service() -> Service:
     return Service(
         "alerts",
         routers=[router],
         readiness=overdue_report,
+        metrics=queue_metrics,
         tags=[{"name": "alerts", "description": "Twilio callbacks, replies, the advocate's link"}],
     )
 

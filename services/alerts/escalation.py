@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts import messages
 from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus, Unreachable
 from services.alerts.settings import AlertsSettings
+from shared import metrics
 from shared.tables import (
     OPEN,
     Agency,
@@ -51,6 +52,10 @@ def hash_link_token(token: str) -> str:
 
 def recipient_key(role: str, advocate_id: int | None) -> str:
     return "hotline" if role == "hotline" else f"advocate:{advocate_id}"
+
+
+# The progress stages whose time from the CAD's event operators watch.
+HANDOFFS = (Stage.en_route, Stage.on_scene, Stage.survivor_contacted)
 
 
 def roster_from(chain: list[dict[str, Any]], hotline: str, source: dict[str, Any]) -> dict[str, Any]:
@@ -378,6 +383,7 @@ async def accept(
     if (settled := already_settled(callout, person)) is not None:
         return settled
     callout.status, callout.accepted_at, callout.updated_at = CalloutStatus.accepted, now, now
+    metrics.handoff("acceptance", callout.tier, callout.created_at, now)
     callout.accepted_by = {k: person[k] for k in ("recipient", "role", "advocate_id")} | {"via": via}
     record_stage(
         session,
@@ -427,6 +433,8 @@ async def progress(
     if callout.accepted_by["recipient"] != person["recipient"]:
         return "taken"
     record_stage(session, callout.incident_id, stage, now, role=person["role"], advocate_id=person["advocate_id"])
+    if stage in HANDOFFS:
+        metrics.handoff(stage.value, callout.tier, callout.created_at, now)
     if stage == Stage.closed:
         callout.status, callout.end_reason = CalloutStatus.closed, "closed by the advocate"
     callout.updated_at = now

@@ -40,7 +40,7 @@ from services.alerts.escalation import (
 )
 from services.alerts.models import CadNotice, KnownRoster, Notification, NotificationStatus
 from services.alerts.settings import AlertsSettings
-from shared import webhooks
+from shared import metrics, webhooks
 from shared.clock import Clock
 from shared.db import Database
 from shared.tables import TIMED, Agency, Callout, CalloutStatus, Stage, Wake, record_stage
@@ -186,6 +186,8 @@ class Worker:
                 notification.attempts, notification.started_at = 1, now
                 notification.due_at = now + self.lease
         await asyncio.gather(*(self._send(notification, None) for notification in first))
+        if first:
+            metrics.handoff("first_alert", leased.tier, leased.created_at, self.clock.now())
 
     async def _last_known(
         self, agency_id: int, question: dict[str, Any]
