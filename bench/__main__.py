@@ -35,11 +35,13 @@ import httpx
 from sqlalchemy import make_url
 
 from callout import embedded
+from shared.crypto import Sealer
 from shared.db import libpq_url
 from tests.factories import HOTLINE, PHONES, dv_event, make_program, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 ADMIN = "bench-admin-token-0123456789abcdef"
+DATA_KEY = "bench-data-key-0123456789abcdef0123456789"
 RATE = float(os.environ.get("BENCH_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 # Posters at once: a busy dispatch centre's CAD adapters. More only queue (p99 = posters / rate, roughly).
@@ -83,7 +85,7 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
         "CALLOUT_DATABASE_URL": database_url,
         "CALLOUT_PORT": str(port),
         "CALLOUT_ADMIN_TOKEN": ADMIN,
-        "CALLOUT_DATA_KEY": "bench-data-key-0123456789abcdef0123456789",
+        "CALLOUT_DATA_KEY": DATA_KEY,
         "CALLOUT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -272,7 +274,7 @@ async def timer_lateness(database_url: str) -> dict[str, float]:
                     "open",
                     "DVA",
                     "priority",
-                    "{}",
+                    Sealer([DATA_KEY]).seal({}),
                     False,
                     start,
                     start,

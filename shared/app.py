@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from shared import crypto
 from shared.clock import Clock, SystemClock
 from shared.db import Database, head_revision
 from shared.logging import RequestContextMiddleware
@@ -69,6 +70,7 @@ def create_app(
         openapi_tags=[tag for service in services for tag in service.tags],
     )
     app.state.settings = settings
+    crypto.configure(settings.data_keys)
     app.state.clock = clock or SystemClock()
     app.state.expected_revision = head_revision()
     install_problem_handlers(app)

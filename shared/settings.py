@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # The secret that keys what Callout keeps in place of personal data (an address's premise key). Losing it
     # loses the link between old incidents and premise flags; keep it with the database backups' secrets.
     data_key: str = DEVELOPMENT_DATA_KEY
+    # Keys being rotated out (comma-separated): still opened with, never sealed with. See shared/crypto.py.
+    data_keys_previous: str = ""
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
     public_url: AnyHttpUrl | None = None
     log_json: bool | None = None  # None: JSON in production, console in development
@@ -46,6 +48,17 @@ class Settings(BaseSettings):
             if self.database_url is None:
                 raise ValueError("CALLOUT_DATABASE_URL is required in production")
         return self
+
+    @property
+    def data_keys(self) -> list[str]:
+        """The sealing keys, the current first."""
+        return [self.data_key, *(k.strip() for k in self.data_keys_previous.split(",") if k.strip())]
+
+    @property
+    def premise_secret(self) -> str:
+        """What premise keys are made with: the oldest key held, so that a rotation keeps an address's history
+        for as long as the old key stays in CALLOUT_DATA_KEYS_PREVIOUS."""
+        return self.data_keys[-1]
 
     @property
     def json_logs(self) -> bool:

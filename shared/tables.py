@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shared.crypto import Sealed
 from shared.db import Base
 
 UTC_TIMESTAMP = TIMESTAMP(timezone=True)
@@ -96,8 +97,9 @@ class Incident(Base):
     area: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str | None] = mapped_column(String(35))
     interpreter_needed: Mapped[bool] = mapped_column(default=False)
-    # Personal data (location, persons, screen answers) of the latest event; never logged, never texted.
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Personal data (location, persons, screen answers) of the latest event: sealed at rest, never logged, never
+    # texted.
+    details: Mapped[dict[str, Any]] = mapped_column(Sealed)
     # The address as a key (shared/premises.py), and what was known there when the call came: flags' kinds and
     # sources, and how many other DV calls the address had in the year before.
     premise_key: Mapped[str | None] = mapped_column(String(64))

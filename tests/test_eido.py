@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from services.alerts.worker import Worker
+from shared.crypto import sealer
 from shared.db import libpq_url
 from tests.factories import PHONES, make_program, signed
 from tests.fake_twilio import FakeTwilio
@@ -173,7 +174,7 @@ async def test_the_location_persons_and_cautions_are_what_the_details_page_will_
     await post_eido(client, eido_document())
 
     details = await fetch(database_url, "SELECT details FROM incidents")
-    assert json.loads(details[0][0]) == {
+    assert sealer().open(details[0][0]) == {
         "location": {
             "address": "1234 Ziggurat Lane",
             "unit": "Apt 9",
@@ -204,6 +205,8 @@ async def test_citizenship_immigration_ssn_race_and_religion_are_never_stored_or
         " SELECT * FROM timeline_entries) t",
     )
     stored = " ".join(row[0] or "" for row in everything)
+    [(sealed,)] = await fetch(database_url, "SELECT details FROM incidents")
+    stored += json.dumps(sealer().open(sealed))  # what is stored sealed counts as stored
     logged = "".join(capfd.readouterr())
     assert "1234 Ziggurat" in stored  # the checks see what is stored and what is logged
     assert "/v1/cad/{agency}/eido" in logged

@@ -251,7 +251,7 @@ async def get_feed(token: Annotated[str, Path(max_length=100)], session: Session
 
 def key_of(address: Address, request: Request) -> str:
     settings: Settings = request.app.state.settings
-    key = premise_key(address.model_dump(), settings.data_key)
+    key = premise_key(address.model_dump(), settings.premise_secret)
     if key is None:
         raise Invalid("This address cannot be read as a street address (number, street, city or postal code).")
     return key

@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.crypto import Sealed
 from shared.db import Base
 from shared.tables import UTC_TIMESTAMP
 
@@ -35,7 +36,7 @@ class ReceivedEvent(Base):
 class Assessment(Base):
     """One danger screen as given for an incident: the instrument, every answer ("not_answered" kept distinct
     from "no"), the rule Callout applied and its version, the result — and a person's override with its reason.
-    Answers and reasons are personal data: never logged, never texted."""
+    Answers and the override's words are personal data: sealed at rest, never logged, never texted."""
 
     __tablename__ = "assessments"
     __table_args__ = (UniqueConstraint("incident_id", "fingerprint"),)
@@ -46,7 +47,7 @@ class Assessment(Base):
     instrument_version: Mapped[str | None] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(64))  # how Callout read it: LAP-classic, LAP-2.0, DA-...
     rule_version: Mapped[str] = mapped_column(String(16))
-    answers: Mapped[dict[str, str]] = mapped_column(JSONB)
+    answers: Mapped[dict[str, str]] = mapped_column(Sealed)
     officer_belief: Mapped[bool | None]
     level: Mapped[str | None] = mapped_column(String(64))
     screened_in: Mapped[bool]
@@ -55,6 +56,6 @@ class Assessment(Base):
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     override_screened_in: Mapped[bool | None]
     override_by: Mapped[str | None] = mapped_column(String(16))  # officer | advocate
-    override_name: Mapped[str | None] = mapped_column(String(200))
-    override_reason: Mapped[str | None] = mapped_column(String(1000))
+    override_name: Mapped[str | None] = mapped_column(Sealed)
+    override_reason: Mapped[str | None] = mapped_column(Sealed)
     overridden_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)

@@ -102,7 +102,7 @@ async def accept(
             body_sha256=hashlib.sha256(body).hexdigest(),
             event=event,
             now=request.app.state.clock.now(),
-            data_key=request.app.state.settings.data_key,
+            data_key=request.app.state.settings.premise_secret,
         )
     return Response(receipt.model_dump_json(), status_code=202, media_type="application/json")
 

@@ -6,6 +6,9 @@ COMMIT."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,6 +17,7 @@ import asyncpg
 
 from services.intake.schemas import CadEvent, EventReceipt, EventStatus
 from services.intake.triage import Triage, assessment_record, triage
+from shared.crypto import sealer
 from shared.db import Sql
 from shared.premises import premise_key
 from shared.problems import Conflict
@@ -109,7 +113,7 @@ WITH incident AS (
     INSERT INTO assessments (incident_id, instrument, instrument_version, rule, rule_version, answers,
                              officer_belief, level, screened_in, reasons, fingerprint, created_at)
     SELECT :incident_id, a ->> 'instrument', a ->> 'instrument_version', a ->> 'rule', a ->> 'rule_version',
-           a -> 'answers', (a ->> 'officer_belief')::boolean, a ->> 'level', (a ->> 'screened_in')::boolean,
+           a ->> 'answers', (a ->> 'officer_belief')::boolean, a ->> 'level', (a ->> 'screened_in')::boolean,
            a -> 'reasons', a ->> 'fingerprint', :now
     FROM jsonb_array_elements(:assessments) AS a
     ON CONFLICT (incident_id, fingerprint) DO NOTHING
@@ -140,6 +144,16 @@ def incident_fields(event: CadEvent, result: Triage, now: datetime) -> dict[str,
     }
 
 
+def sealed_assessments(event: CadEvent, result: Triage, data_key: str) -> list[dict[str, Any]]:
+    """The screen as an assessment record, its answers sealed. Its fingerprint (to know a screen sent again) is
+    keyed: a plain hash of eleven yes/no answers could be reversed by trying them all."""
+    if event.screen is None or result.screen is None:
+        return []
+    record = assessment_record(event.screen, result.screen)
+    fingerprint = hmac.new(data_key.encode(), json.dumps(record, sort_keys=True).encode(), hashlib.sha256)
+    return [{**record, "answers": sealer().seal(record["answers"]), "fingerprint": fingerprint.hexdigest()}]
+
+
 def stage(name: Stage, *, source_at: datetime | None = None, **data: Any) -> dict[str, Any]:
     return {"stage": name.value, "source_at": source_at.isoformat() if source_at else None, "data": data}
 
@@ -155,7 +169,7 @@ async def receive_event(
     data_key: str,
 ) -> EventReceipt:
     """Apply one event within the caller's transaction, and return the answer for the CAD. `data_key` keys the
-    address (shared/premises.py)."""
+    address (shared/premises.py) and fingerprints screens: the oldest data key held, stable across rotations."""
     result = triage(event, agency.code_map)
     fields = incident_fields(event, result, now)  # the premise may raise the tier below
     keys = {"agency_id": agency.id, "webhook_id": webhook_id}
@@ -164,6 +178,7 @@ async def receive_event(
         {
             **keys,
             **fields,
+            "details": sealer().seal(fields["details"]),
             "body_sha256": body_sha256,
             "now": now,
             "id": uuid.uuid4(),
@@ -250,7 +265,7 @@ async def receive_event(
             "premise": premise,
             "now": now,
             "stages": stages,
-            "assessments": [assessment_record(event.screen, result.screen)] if event.screen and result.screen else [],
+            "assessments": sealed_assessments(event, result, data_key),
             "event_status": event.status.value,
             "occurred_at": event.occurred_at,
             "response": receipt.model_dump(mode="json"),

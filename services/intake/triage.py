@@ -15,8 +15,6 @@ The rules, in order (PRODUCT.md, "Tiers"):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +103,6 @@ def assessment_record(screen: Screen, result: ScreenResult) -> dict[str, Any]:
         "screened_in": result.screened_in,
         "reasons": list(result.reasons),
     }
-    record["fingerprint"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
     return record
 
 

@@ -1,0 +1,69 @@
+"""`callout data rekey`: personal data sealed again under the current CALLOUT_DATA_KEY (shared/crypto.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from sqlalchemy import Table, Text, select, type_coerce, update
+
+from callout.compose import Part  # noqa: F401 - importing the services registers every model on Base.metadata
+from callout.config import load_settings
+from callout.server import database_url
+from shared import crypto
+from shared.db import Base, Database, migrate
+
+
+def sealed_columns() -> list[tuple[Table, str]]:
+    return [
+        (table, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, crypto.Sealed)
+    ]
+
+
+async def rekey(url: str, batch: int = 500) -> int:
+    """Reseal every sealed value under the current key, a batch per transaction. Returns how many."""
+    sealer = crypto.sealer()
+    database = Database.connect(url, pool_size=1)
+    done = 0
+    try:
+        for table, name in sealed_columns():
+            column, key = table.c[name], table.primary_key.columns.values()[0]
+            last = None
+            while True:
+                async with database.engine.begin() as conn:
+                    # Tokens as text both ways: the column's own type would open them on the way out and seal
+                    # them again on the way in.
+                    raw = type_coerce(column, Text())
+                    query = select(key, raw).where(column.is_not(None)).order_by(key).limit(batch)
+                    rows = (await conn.execute(query if last is None else query.where(key > last))).all()
+                    for row_key, token in rows:
+                        await conn.execute(
+                            update(table)
+                            .where(key == row_key)
+                            .values({name: type_coerce(sealer.reseal(token), Text())})
+                        )
+                if not rows:
+                    break
+                last, done = rows[-1][0], done + len(rows)
+    finally:
+        await database.close()
+    return done
+
+
+@click.group()
+def data() -> None:
+    """Personal data at rest."""
+
+
+@data.command("rekey")
+def rekey_command() -> None:
+    """Seal all personal data again under CALLOUT_DATA_KEY; then the keys in CALLOUT_DATA_KEYS_PREVIOUS can go."""
+    settings = load_settings()
+    url = database_url(settings)
+    migrate(url)
+    crypto.configure(settings.data_keys)
+    count = asyncio.run(rekey(url))
+    click.echo(f"resealed {count} values under the current key")
