@@ -13,6 +13,7 @@ COMMANDS = {
     "agency": ("callout.server", "agency", "Agencies: the dispatch centres that post events."),
     "token": ("callout.server", "token", "Bearer tokens for supervisors and admins."),
     "data": ("callout.data", "data", "Personal data at rest: seal it again under a new key."),
+    "purge": ("callout.data", "purge_command", "Remove personal data past its retention period (timings stay)."),
     "directory": ("callout.program", "directory", "The directory as one declarative YAML file: import, export."),
     "cad": ("callout.cad", "cad", "For CAD integrators: test your setup."),
     "demo": ("callout.demo", "demo", "Load a demo program, play one DV call end to end, print its timeline."),

@@ -1,8 +1,10 @@
-"""`callout data rekey`: personal data sealed again under the current CALLOUT_DATA_KEY (shared/crypto.py)."""
+"""Personal data at rest: `callout data rekey` seals it again under the current CALLOUT_DATA_KEY
+(shared/crypto.py); `callout purge` removes it once its retention period is over (services/intake/retention.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import click
 from sqlalchemy import Table, Text, select, type_coerce, update
@@ -10,6 +12,7 @@ from sqlalchemy import Table, Text, select, type_coerce, update
 from callout.compose import Part  # noqa: F401 - importing the services registers every model on Base.metadata
 from callout.config import load_settings
 from callout.server import database_url
+from services.intake import retention
 from shared import crypto
 from shared.db import Base, Database, migrate
 
@@ -67,3 +70,25 @@ def rekey_command() -> None:
     crypto.configure(settings.data_keys)
     count = asyncio.run(rekey(url))
     click.echo(f"resealed {count} values under the current key")
+
+
+@click.command("purge")
+def purge_command() -> None:
+    """Remove the personal data of incidents closed longer ago than CALLOUT_RETENTION_DAYS (intake also does
+    this every hour); their timings stay for reports."""
+    settings = load_settings()
+    url = database_url(settings)
+    migrate(url)
+    crypto.configure(settings.data_keys)
+
+    async def run() -> int:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker.begin() as session:
+                return await retention.purge(
+                    session, now=datetime.now(UTC), keep_for=timedelta(days=settings.retention_days)
+                )
+        finally:
+            await database.close()
+
+    click.echo(f"purged the personal data of {asyncio.run(run())} incident(s)")

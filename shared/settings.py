@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # The secret that keys what Callout keeps in place of personal data (an address's premise key). Losing it
     # loses the link between old incidents and premise flags; keep it with the database backups' secrets.
     data_key: str = DEVELOPMENT_DATA_KEY
+    # Personal data of an incident is removed this long after it closed; its timings stay for reports.
+    retention_days: int = Field(default=365, ge=1, le=3650)
     # Keys being rotated out (comma-separated): still opened with, never sealed with. See shared/crypto.py.
     data_keys_previous: str = ""
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.

@@ -104,6 +104,7 @@ class Incident(Base):
     # sources, and how many other DV calls the address had in the year before.
     premise_key: Mapped[str | None] = mapped_column(String(64))
     premise: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    purged_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # personal data removed (retention)
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 

@@ -252,9 +252,9 @@ async def test_documents_that_are_not_eido_or_are_unsigned_are_refused_and_chang
     assert await fetch(database_url, "SELECT count(*) FROM incidents") == [(0,)]
 
 
-async def fetch(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+async def fetch(database_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
-        return [tuple(row) for row in await conn.fetch(sql)]
+        return [tuple(row) for row in await conn.fetch(sql, *args)]
     finally:
         await conn.close()
