@@ -10,6 +10,7 @@ from services.alerts import app as alerts
 from services.alerts.settings import AlertsSettings
 from services.directory import app as directory
 from services.intake import app as intake
+from services.reports import app as reports
 from shared.app import create_app
 from shared.clock import Clock
 
@@ -20,6 +21,7 @@ class Part(StrEnum):
     directory = "directory"
     alerts = "alerts"
     worker = "worker"
+    reports = "reports"
 
 
 def build(
@@ -34,10 +36,11 @@ def build(
     """`run_worker=False` and a directory transport let tests drive the worker step by step, in-process."""
     worker = alerts.worker_service(settings, run=run_worker, directory_transport=directory_transport)
     services = {
-        Part.all: [intake.service(), directory.service(), alerts.service(), worker],
+        Part.all: [intake.service(), directory.service(), alerts.service(), reports.service(), worker],
         Part.intake: [intake.service()],
         Part.directory: [directory.service()],
         Part.alerts: [alerts.service()],
         Part.worker: [worker],
+        Part.reports: [reports.service()],
     }[part]
     return create_app(settings, services, clock=clock, database_url=database_url)

@@ -1,0 +1,1 @@
+"""Reports: how fast survivors were reached, for supervisors and grant reports. Read-only, from the timeline."""

@@ -1,0 +1,12 @@
+"""The reports service, alone or as part of the whole."""
+
+from services.reports.routes import router
+from shared.app import Service
+
+
+def service() -> Service:
+    return Service(
+        "reports",
+        routers=[router],
+        tags=[{"name": "reports", "description": "Response times and outcomes, for supervisors and grant reports"}],
+    )
