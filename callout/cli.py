@@ -12,6 +12,7 @@ COMMANDS = {
     "db": ("callout.server", "db", "For developers: the schema's migrations."),
     "agency": ("callout.server", "agency", "Agencies: the dispatch centres that post events."),
     "token": ("callout.server", "token", "Bearer tokens for supervisors and admins."),
+    "audit": ("callout.data", "audit", "The audit trail: verify its hash chain."),
     "data": ("callout.data", "data", "Personal data at rest: seal it again under a new key."),
     "purge": ("callout.data", "purge_command", "Remove personal data past its retention period (timings stay)."),
     "directory": ("callout.program", "directory", "The directory as one declarative YAML file: import, export."),

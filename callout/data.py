@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -13,6 +14,7 @@ from callout.compose import Part  # noqa: F401 - importing the services register
 from callout.config import load_settings
 from callout.server import database_url
 from services.intake import retention
+from shared import audit as audit_trail
 from shared import crypto
 from shared.db import Base, Database, migrate
 
@@ -92,3 +94,35 @@ def purge_command() -> None:
             await database.close()
 
     click.echo(f"purged the personal data of {asyncio.run(run())} incident(s)")
+
+
+@click.group()
+def audit() -> None:
+    """The audit trail of views of personal data and admin changes."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain: any record altered or removed (but the newest) is named; exit 1 if any."""
+    settings = load_settings()
+    url = database_url(settings)
+    migrate(url)
+
+    async def run() -> tuple[int, list[str], str | None]:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker() as session:
+                count, problems = await audit_trail.verify(session)
+                head = await session.scalar(
+                    select(audit_trail.AuditRecord.hash).order_by(audit_trail.AuditRecord.seq.desc())
+                )
+                return count, problems, head
+        finally:
+            await database.close()
+
+    count, problems, head = asyncio.run(run())
+    for problem in problems:
+        click.echo(f"BROKEN: {problem}", err=True)
+    click.echo(f"{count} records, {'chain intact' if not problems else f'{len(problems)} break(s)'}; head {head}")
+    if problems:
+        sys.exit(1)

@@ -75,7 +75,7 @@ async def authenticate(
     issued = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if issued is None:
         raise Unauthorized("The bearer token is not valid.")
-    return Principal(issued.role, issued.agency_id)
+    return Principal(Role(issued.role), issued.agency_id)
 
 
 async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:

@@ -102,3 +102,23 @@ def test_token_create_prints_a_token_that_is_stored_only_hashed(
     assert result.exit_code == 0, result.output
     assert result.output.strip().startswith("co_")
     assert refused.exit_code != 0 and "needs --agency" in refused.output
+
+
+async def test_an_issued_admin_token_is_an_admin(
+    client: httpx.AsyncClient, incident_ref: str, database_url: str
+) -> None:
+    database = Database.connect(database_url, pool_size=1)
+    try:
+        async with database.sessionmaker.begin() as session:
+            token = await issue_token(session, role=Role.admin, label="ops", agency_id=None, now=datetime.now(UTC))
+    finally:
+        await database.close()
+    issued = {"Authorization": f"Bearer {token}"}
+
+    changed = await client.put("/v1/directory/agencies/county/areas/2", json={"name": "North"}, headers=issued)
+    report = await client.get(
+        "/v1/reports/summary", params={"from": "2026-11-16T00:00:00Z", "to": "2026-11-17T00:00:00Z"}, headers=issued
+    )
+
+    assert changed.status_code == 200
+    assert report.json()["overall"]["calls"] == 1  # metro's call: an admin sees every agency

@@ -27,6 +27,7 @@ from services.alerts.escalation import (
 from services.alerts.models import Notification, NotificationStatus, Unreachable
 from services.alerts.replies import Reply, parse
 from services.alerts.settings import AlertsSettings
+from shared import audit
 from shared.auth import PrincipalDep, Role
 from shared.db import SessionDep
 from shared.problems import Forbidden, NotFound
@@ -249,6 +250,7 @@ async def open_link(
     now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
     log.info("link.viewed", notification_id=str(notification.id), callout_id=str(callout.id), role=notification.role)
+    await audit_view(session, notification, callout, "view", now)
     return await render_link(session, notification, callout, note=None)
 
 
@@ -272,7 +274,14 @@ async def answer_link(
     else:
         outcome = await progress(session, callout, person, Stage(action), now=now)
     log.info("link.answered", notification_id=str(notification.id), action=action, outcome=outcome)
+    await audit_view(session, notification, callout, action, now)
     return await render_link(session, notification, callout, note=reply_text(outcome, callout.code))
+
+
+async def audit_view(session: SessionDep, notification: Notification, callout: Callout, did: str, now: Any) -> None:
+    """The page shows personal data: every view and answer is in the audit trail."""
+    who = f"advocate:{notification.advocate_id}" if notification.advocate_id else f"{notification.role}:link"
+    await audit.record(session, actor=who, action="view", subject=f"link page, callout {callout.code}", at=now, did=did)
 
 
 async def render_link(

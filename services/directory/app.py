@@ -1,10 +1,12 @@
 """The directory service, alone or as part of the whole."""
 
-from services.directory.routes import router
+from services.directory.routes import feed_router, router
 from shared.app import Service
 
 
 def service() -> Service:
     return Service(
-        "directory", routers=[router], tags=[{"name": "directory", "description": "Agencies, advocates, on call"}]
+        "directory",
+        routers=[router, feed_router],
+        tags=[{"name": "directory", "description": "Agencies, advocates, on call"}],
     )

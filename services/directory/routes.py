@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ from services.directory.schemas import (
     ScheduleIn,
     Tier,
 )
+from shared.audit import audit_change
 from shared.auth import AdminDep, Principal, PrincipalDep
 from shared.db import SessionDep
 from shared.premises import premise_key
@@ -57,7 +58,14 @@ async def agency_for(session: AsyncSession, slug: str, principal: Principal) -> 
     return agency
 
 
-router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 403: {}, 404: {}, 422: {}})
+# Every change made through it is audited; the advocates' feeds (no token: the address is the secret) are apart.
+router = APIRouter(
+    prefix="/v1/directory",
+    tags=["directory"],
+    responses={401: {}, 403: {}, 404: {}, 422: {}},
+    dependencies=[Depends(audit_change)],
+)
+feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
 AreaCode = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -235,7 +243,7 @@ async def post_feed(slug: Slug, key: Key, session: SessionDep, _: AdminDep, requ
     return FeedOut(url=settings.public_link(f"/v1/directory/feeds/{token}.ics"))
 
 
-@router.get(
+@feed_router.get(
     "/feeds/{token}.ics",
     summary="An advocate's shifts as an iCalendar feed (the address is the secret)",
     response_class=Response,

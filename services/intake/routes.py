@@ -25,7 +25,7 @@ from services.intake.schemas import (
     TimelineOut,
 )
 from services.intake.service import receive_event
-from shared import webhooks
+from shared import audit, webhooks
 from shared.auth import Principal, PrincipalDep
 from shared.db import Database, SessionDep
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
@@ -190,8 +190,17 @@ def assessment_out(a: Assessment) -> AssessmentOut:
     summary="An incident's danger screens as given, each with its rule, result and any override",
     responses={401: {}, 403: {}, 404: {}},
 )
-async def get_assessments(ref: str, session: SessionDep, principal: PrincipalDep) -> list[AssessmentOut]:
+async def get_assessments(
+    ref: str, session: SessionDep, principal: PrincipalDep, request: Request
+) -> list[AssessmentOut]:
     incident = await incident_for(session, ref, principal)
+    await audit.record(
+        session,
+        actor=audit.actor_of(principal),
+        action="view",
+        subject=f"assessments of {incident.ref}",
+        at=request.app.state.clock.now(),
+    )
     rows = await session.scalars(
         select(Assessment).where(Assessment.incident_id == incident.id).order_by(Assessment.id)
     )
@@ -221,6 +230,13 @@ async def override_assessment(
     now = request.app.state.clock.now()
     assessment.override_screened_in, assessment.override_by = spec.screened_in, spec.by
     assessment.override_name, assessment.override_reason, assessment.overridden_at = spec.name, spec.reason, now
+    await audit.record(
+        session,
+        actor=audit.actor_of(principal),
+        action="change",
+        subject=f"override of assessment {assessment.id} of {incident.ref}",
+        at=now,
+    )
     # The timeline says that a person decided, and what; the reason stays with the assessment.
     record_stage(
         session,

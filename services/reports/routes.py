@@ -8,11 +8,12 @@ import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import column, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reports.figures import INTERVALS, Call, call_from, grouped, summary
+from shared import audit
 from shared.auth import Principal, PrincipalDep, Role
 from shared.db import SessionDep
 from shared.problems import Invalid, NotFound
@@ -106,8 +107,19 @@ async def get_summary(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def get_csv(filters: FiltersDep, session: SessionDep, principal: PrincipalDep) -> Response:
+async def get_csv(filters: FiltersDep, session: SessionDep, principal: PrincipalDep, request: Request) -> Response:
     calls = await calls_for(session, principal, filters)
+    await audit.record(
+        session,
+        actor=audit.actor_of(principal),
+        action="export",
+        subject="reports/incidents.csv",
+        at=request.app.state.clock.now(),
+        start=filters.start.isoformat(),
+        end=filters.end.isoformat(),
+        agency=filters.agency,
+        calls=len(calls),
+    )
     out = io.StringIO()
     writer = csv.writer(out)
     seconds = [f"seconds_to_{interval}" for interval in INTERVALS]

@@ -1,0 +1,97 @@
+"""The audit trail: every view of personal data and every admin change, appended with who, what and when, in
+the transaction that did it. Each record carries the hash of the one before it, so that `callout audit verify`
+finds any record altered or removed (all but the newest: keep the head hash it prints somewhere else)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import BigInteger, String, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.auth import Principal, PrincipalDep
+from shared.db import Base, SessionDep
+from shared.tables import UTC_TIMESTAMP
+
+AUDIT_LOCK_ID = 7_317_001  # appends one at a time, so that each links to the one before
+GENESIS = "0" * 64
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    actor: Mapped[str] = mapped_column(String(200))  # admin, supervisor:<token id>, advocate:<id>, cli
+    action: Mapped[str] = mapped_column(String(16))  # view | change | export
+    subject: Mapped[str] = mapped_column(String(300))  # what: a route and its ids, never personal data
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, detail: Any) -> str:
+    fields = [prev_hash, seq, at.isoformat(), actor, action, subject, detail]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+async def record(session: AsyncSession, *, actor: str, action: str, subject: str, at: datetime, **detail: Any) -> None:
+    """Append a record in the caller's transaction: it stands or falls with what it records."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK_ID})
+    last = (await session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()))).first()
+    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    at = at.astimezone(UTC)  # as it reads back: the digest must come out the same
+    session.add(
+        AuditRecord(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            subject=subject,
+            detail=detail,
+            prev_hash=prev,
+            hash=digest(prev, seq, at, actor, action, subject, detail),
+        )
+    )
+    await session.flush()
+
+
+def actor_of(principal: Principal) -> str:
+    role = principal.role.value
+    return role if principal.agency_id is None else f"{role}:agency-{principal.agency_id}"
+
+
+async def verify(session: AsyncSession) -> tuple[int, list[str]]:
+    """How many records there are, and every break in the chain."""
+    problems, prev, expected_seq, count = [], GENESIS, 1, 0
+    for r in await session.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
+        count += 1
+        if r.seq != expected_seq:
+            problems.append(f"records {expected_seq} to {r.seq - 1} are missing")
+        if r.prev_hash != prev:
+            problems.append(f"record {r.seq} does not follow the one before it")
+        if digest(r.prev_hash, r.seq, r.at, r.actor, r.action, r.subject, r.detail) != r.hash:
+            problems.append(f"record {r.seq} was altered")
+        prev, expected_seq = r.hash, r.seq + 1
+    return count, problems
+
+
+async def audit_change(request: Request, session: SessionDep, principal: PrincipalDep) -> None:
+    """For admin routes: a change is recorded with the request that made it (the route, its path values)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    await record(
+        session,
+        actor=actor_of(principal),
+        action="change",
+        subject=f"{request.method} {route}",
+        at=request.app.state.clock.now(),
+        **{k: str(v) for k, v in request.path_params.items() if k != "token"},
+    )
