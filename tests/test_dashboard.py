@@ -1,0 +1,116 @@
+"""The supervisors' dashboard in a real headless Chromium (Playwright driving Debian's chromium, or Playwright's
+own where a machine has it): it signs in, draws its charts from real calls, and a filter changes them. Screenshots
+at desktop and phone width go to test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright
+
+from services.alerts.worker import Worker
+from shared.clock import FakeClock
+from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
+from tests.factories import PHONES, dv_event, make_program, post_event
+from tests.fake_twilio import FakeTwilio
+from tests.processes import free_port
+
+SCREENSHOTS = Path(__file__).parent.parent / "test-artifacts" / "dashboard"
+
+
+@pytest.fixture
+async def served(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """The test's app over real HTTP, for the browser; its lifespan is the app fixture's."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):  # a server coming up, not a timer
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    chromium = os.environ.get("CALLOUT_CHROMIUM") or shutil.which("chromium")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(autouse=True)
+async def two_calls(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, clock: FakeClock, fake_twilio: FakeTwilio
+) -> None:
+    """Luis accepts the first call after a minute; nobody has taken the second yet."""
+    await make_program(client, admin)
+    await post_event(client, dv_event())
+    await worker.run_once()
+    clock.advance(timedelta(seconds=60))
+    await fake_twilio.text_in(f"{PUBLIC_URL}/v1/twilio/sms", PHONES["luis"], "1")
+    await post_event(client, dv_event(area="1"))
+    await worker.run_once()
+
+
+async def sign_in(page: Page, base: str) -> None:
+    await page.goto(f"{base}/dashboard")
+    await page.fill("input[name=token]", ADMIN_TOKEN)
+    await page.click("form.signin button")
+    await page.wait_for_selector("#figures")
+
+
+async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(served: str, browser: Browser) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+    await sign_in(page, served)
+
+    assert "Calls2" in (await page.inner_text("#figures")).replace("\n", "")
+    histogram = page.locator("#acceptance-histogram rect.bar")
+    assert await histogram.count() == 7
+    assert await page.get_attribute('#acceptance-histogram rect.bar[data-label="≤1m"]', "data-value") == "1"
+    assert await page.locator("#coverage rect.bar").count() == 1
+    assert await page.locator("#open-callouts tr").count() == 3  # a header and both callouts, one accepted
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / "desktop.png", full_page=True)
+
+    await page.select_option("select[name=tier]", "priority")
+    await page.click("form.filters button")
+    await page.wait_for_load_state()
+
+    assert "Nothing to show for this period." in await page.inner_text("#acceptance-histogram")
+    assert "Calls0" in (await page.inner_text("#figures")).replace("\n", "")
+
+
+async def test_on_a_phone_it_fits_and_opens_an_incidents_timeline(served: str, browser: Browser) -> None:
+    page = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    await sign_in(page, served)
+
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    await page.screenshot(path=SCREENSHOTS / "phone.png", full_page=True)
+    await page.click("#open-callouts a >> nth=0")
+    await page.wait_for_selector("table.timeline")
+
+    assert overflow <= 0  # nothing wider than the phone: tables scroll inside themselves
+    stages = await page.locator("table.timeline td:nth-child(2)").all_inner_texts()
+    assert stages[:2] == ["cad_received", "triaged"] and "acknowledged" in stages
+
+
+async def test_without_a_valid_token_there_is_only_the_sign_in(served: str, browser: Browser) -> None:
+    page = await browser.new_page()
+    await page.goto(f"{served}/dashboard")
+    await page.fill("input[name=token]", "not-a-token")
+    await page.click("form.signin button")
+
+    assert "That token is not valid." in await page.content()
+    assert await page.locator("#figures").count() == 0
