@@ -87,9 +87,12 @@ def purge_command() -> None:
         database = Database.connect(url, pool_size=1)
         try:
             async with database.sessionmaker.begin() as session:
-                return await retention.purge(
-                    session, now=datetime.now(UTC), keep_for=timedelta(days=settings.retention_days)
+                now = datetime.now(UTC)
+                purged = await retention.purge(session, now=now, keep_for=timedelta(days=settings.retention_days))
+                await audit_trail.record(
+                    session, actor="cli", action="change", subject="purge", at=now, incidents=purged
                 )
+                return purged
         finally:
             await database.close()
 

@@ -13,6 +13,7 @@ import yaml
 from callout.config import load_settings
 from callout.server import database_url
 from services.directory import program
+from shared import audit
 from shared.db import Database, migrate
 
 
@@ -52,6 +53,8 @@ async def apply(url: str, spec: program.Program) -> tuple[bool, dict[str, str]]:
             before = await program.export(session, now=now, slugs=slugs)
             secrets = await program.apply(session, spec, now=now)
             after = await program.export(session, now=now, slugs=slugs)
+            subject = f"directory import {', '.join(slugs)}"
+            await audit.record(session, actor="cli", action="change", subject=subject, at=now, changed=before != after)
             return before != after, secrets
     finally:
         await database.close()

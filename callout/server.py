@@ -20,6 +20,7 @@ from callout.compose import Part, build  # importing the services registers ever
 from callout.config import load_settings
 from services.directory import service as directory
 from services.directory.schemas import AgencyIn
+from shared import audit
 from shared.auth import Role, issue_token
 from shared.db import Base, Database, alembic_config, migrate
 from shared.logging import configure_logging
@@ -129,7 +130,9 @@ def agency_create(slug: str, name: str, hotline: str, timezone: str) -> None:
             async with database.sessionmaker.begin() as session:
                 if await session.scalar(Agency.__table__.select().where(Agency.slug == slug)):
                     raise click.ClickException(f"agency {slug!r} exists already")
-                _, secret = await directory.put_agency(session, slug, spec, now=datetime.now(UTC))
+                now = datetime.now(UTC)
+                _, secret = await directory.put_agency(session, slug, spec, now=now)
+                await audit.record(session, actor="cli", action="change", subject=f"agency create {slug}", at=now)
                 assert secret is not None
                 return secret
         finally:
@@ -162,9 +165,10 @@ def token_create(role: str, slug: str | None, label: str) -> None:
         try:
             async with database.sessionmaker.begin() as session:
                 agency_id = (await directory.get_agency(session, slug)).id if slug else None
-                return await issue_token(
-                    session, role=Role(role), label=label, agency_id=agency_id, now=datetime.now(UTC)
-                )
+                now = datetime.now(UTC)
+                subject = f"token create {role}" + (f" for {slug}" if slug else "")
+                await audit.record(session, actor="cli", action="change", subject=subject, at=now, label=label)
+                return await issue_token(session, role=Role(role), label=label, agency_id=agency_id, now=now)
         finally:
             await database.close()
 

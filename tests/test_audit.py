@@ -73,3 +73,16 @@ async def test_verify_finds_a_record_altered_or_removed(
     assert intact[0] == 0 and "chain intact" in intact[1]
     assert altered[0] == 1 and "record 2 was altered" in altered[1]
     assert removed[0] == 1 and "records 4 to 4 are missing" in removed[1]
+
+
+async def test_changes_made_from_the_command_line_are_recorded_too(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLOUT_DATABASE_URL", database_url)
+
+    issued = await asyncio.to_thread(
+        CliRunner().invoke, main, ["token", "create", "--role", "supervisor", "--agency", "metro", "--label", "J. Doe"]
+    )
+
+    assert issued.exit_code == 0, issued.output
+    assert ("cli", "change", "token create supervisor for metro") in await trail(database_url)

@@ -83,6 +83,11 @@ async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(served
     assert await page.locator("#open-callouts tr").count() == 3  # a header and both callouts, one accepted
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / "desktop.png", full_page=True)
+    async with page.expect_download() as downloading:
+        await page.click("a.export")
+    downloaded = Path(await (await downloading.value).path())
+    exported = (await asyncio.to_thread(downloaded.read_text)).splitlines()
+    assert len(exported) == 3 and exported[0].startswith("agency,date,area,tier")  # a header and the two calls
 
     await page.select_option("select[name=tier]", "priority")
     await page.click("form.filters button")

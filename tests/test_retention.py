@@ -42,6 +42,9 @@ async def test_personal_data_goes_a_retention_period_after_the_call_ended_and_th
     recent_ref = (await post_event(client, recent)).json()["incident_ref"]
     await post_event(client, {**recent, "status": "closed"})
     timeline = (await client.get(f"/v1/incidents/{old_ref}/timeline", headers=admin)).json()
+    period = {"from": "2025-10-01T00:00:00Z", "to": "2025-11-01T00:00:00Z", "by": ["area", "language", "hour"]}
+    report = (await client.get("/v1/reports/summary", params=period, headers=admin)).json()
+    assert report["overall"]["calls"] == 2  # the old call, and the one still open
     monkeypatch.setenv("CALLOUT_DATABASE_URL", database_url)
     monkeypatch.setenv("CALLOUT_RETENTION_DAYS", "365")
 
@@ -61,5 +64,6 @@ async def test_personal_data_goes_a_retention_period_after_the_call_ended_and_th
     )
     assert (sealer().open(answers), reasons, result_kept) == ({}, "[]", True)
     assert (await client.get(f"/v1/incidents/{old_ref}/timeline", headers=admin)).json() == timeline
+    assert (await client.get("/v1/reports/summary", params=period, headers=admin)).json() == report
     again = await asyncio.to_thread(CliRunner().invoke, main, ["purge"])
     assert "purged the personal data of 0 incident(s)" in again.output

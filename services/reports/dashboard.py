@@ -9,13 +9,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from services.reports.figures import INTERVALS, Call, summary
-from services.reports.routes import Filters, calls_for
+from services.reports.routes import Filters, calls_for, export_csv
 from shared import audit
 from shared.auth import Principal, Role, principal_for
 from shared.db import SessionDep
@@ -37,6 +38,32 @@ def page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(PAGE.format(title=html.escape(title), body=body), headers=HEADERS)
 
 
+def period(
+    request: Request,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    agency: Annotated[str | None, Query(max_length=64)] = None,
+    area: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[str | None, Query(max_length=16)] = None,
+    language: Annotated[str | None, Query(max_length=35)] = None,
+) -> Filters:
+    """The form's filters; by default the thirty days up to the next whole minute (this minute's calls too)."""
+    upto = request.app.state.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    end = (end or upto).replace(tzinfo=(end or upto).tzinfo or UTC)
+    start = start.replace(tzinfo=start.tzinfo or UTC) if start else end - timedelta(days=30)
+    return Filters(
+        start=start,
+        end=end,
+        agency=agency or None,
+        area=area or None,
+        tier=tier if tier in ("immediate", "priority", "follow_up") else None,  # type: ignore[arg-type]
+        language=language or None,
+    )
+
+
+PeriodDep = Annotated[Filters, Depends(period)]
+
+
 @router.post("/dashboard/sign-in")
 async def sign_in(request: Request, session: SessionDep, token: Annotated[str, Form(max_length=200)]) -> Response:
     if await principal_for(request, session, token) is None:
@@ -48,31 +75,10 @@ async def sign_in(request: Request, session: SessionDep, token: Annotated[str, F
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(
-    request: Request,
-    session: SessionDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
-    agency: Annotated[str | None, Query(max_length=64)] = None,
-    area: Annotated[str | None, Query(max_length=64)] = None,
-    tier: Annotated[str | None, Query(max_length=16)] = None,
-    language: Annotated[str | None, Query(max_length=35)] = None,
-) -> Response:
+async def dashboard(request: Request, session: SessionDep, filters: PeriodDep) -> Response:
     principal = await signed_in(request, session)
     if principal is None:
         return page("Sign in", SIGN_IN.format(note=""))
-    # By default the thirty days up to the next whole minute: the calls of this very minute included.
-    upto = request.app.state.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    end = (end or upto).replace(tzinfo=(end or upto).tzinfo or UTC)
-    start = start.replace(tzinfo=start.tzinfo or UTC) if start else end - timedelta(days=30)
-    filters = Filters(
-        start=start,
-        end=end,
-        agency=agency or None,
-        area=area or None,
-        tier=tier if tier in ("immediate", "priority", "follow_up") else None,  # type: ignore[arg-type]
-        language=language or None,
-    )
     calls = await calls_for(session, principal, filters)
     figures = summary(calls)
     body = "".join(
@@ -86,6 +92,15 @@ async def dashboard(
         ]
     )
     return page("Callout dashboard", body)
+
+
+@router.get("/dashboard/export.csv")
+async def dashboard_export(request: Request, session: SessionDep, filters: PeriodDep) -> Response:
+    """The de-identified CSV of what the dashboard shows (signed in by its cookie)."""
+    principal = await signed_in(request, session)
+    if principal is None:
+        return RedirectResponse("/dashboard", status_code=303)
+    return await export_csv(session, principal, filters, request)
 
 
 @router.get("/dashboard/incidents/{ref}", response_class=HTMLResponse)
@@ -140,8 +155,15 @@ def filter_form(f: Filters) -> str:
         + field("area", "Area", f.area)
         + f'<label>Tier<select name="tier">{tiers}</select></label>'
         + field("language", "Language", f.language)
-        + "<button>Show</button></form>"
+        + "<button>Show</button>"
+        + f'<a class=export href="/dashboard/export.csv?{html.escape(urlencode(query_of(f)))}">Export CSV</a></form>'
     )
+
+
+def query_of(f: Filters) -> dict[str, str]:
+    values = {"from": f.start.isoformat(), "to": f.end.isoformat(), "agency": f.agency, "area": f.area}
+    values |= {"tier": f.tier, "language": f.language}
+    return {k: v for k, v in values.items() if v}
 
 
 def minutes(seconds: float | None) -> str:
@@ -253,7 +275,7 @@ body{{font:15px/1.4 system-ui,sans-serif;margin:0;padding:1rem;background:#f6f6f
 h1{{font-size:1.3rem;margin:0 0 1rem}} h2{{font-size:1.05rem;margin:.2rem 0 .6rem}}
 form.filters,.figures{{display:flex;flex-wrap:wrap;gap:.6rem;margin-bottom:1rem}}
 label{{display:flex;flex-direction:column;font-size:.8rem;gap:.2rem}}
-input,select,button{{font:inherit;padding:.35rem;min-width:0}} button{{align-self:flex-end}}
+input,select,button{{font:inherit;padding:.35rem;min-width:0}} button,a.export{{align-self:flex-end}}
 .figures div{{background:#fff;border-radius:6px;padding:.5rem .7rem;flex:1 1 9rem}}
 .figures span{{display:block;font-size:.75rem;color:#555}} .figures strong{{font-size:1.1rem}}
 section.chart,section.open{{background:#fff;border-radius:6px;padding:.7rem;margin-bottom:1rem}}

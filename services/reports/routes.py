@@ -108,6 +108,11 @@ async def get_summary(
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def get_csv(filters: FiltersDep, session: SessionDep, principal: PrincipalDep, request: Request) -> Response:
+    return await export_csv(session, principal, filters, request)
+
+
+async def export_csv(session: AsyncSession, principal: Principal, filters: Filters, request: Request) -> Response:
+    """The CSV, and its export in the audit trail (the API's, and the dashboard's link)."""
     calls = await calls_for(session, principal, filters)
     await audit.record(
         session,
