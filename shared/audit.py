@@ -41,8 +41,12 @@ def digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, subj
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-async def record(session: AsyncSession, *, actor: str, action: str, subject: str, at: datetime, **detail: Any) -> None:
-    """Append a record in the caller's transaction: it stands or falls with what it records."""
+async def record(
+    session: AsyncSession, *, actor: str | Principal, action: str, subject: str, at: datetime, **detail: Any
+) -> None:
+    """Append a record in the caller's transaction: it stands or falls with what it records. The actor is a token's
+    principal, or a name ("cli", "advocate:2")."""
+    actor = actor_of(actor) if isinstance(actor, Principal) else actor
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK_ID})
     last = (await session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()))).first()
     seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
@@ -89,7 +93,7 @@ async def audit_change(request: Request, session: SessionDep, principal: Princip
     route = getattr(request.scope.get("route"), "path", request.url.path)
     await record(
         session,
-        actor=actor_of(principal),
+        actor=principal,
         action="change",
         subject=f"{request.method} {route}",
         at=request.app.state.clock.now(),

@@ -11,7 +11,6 @@ import asyncpg
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import eido
 from services.intake.models import Assessment
@@ -26,11 +25,12 @@ from services.intake.schemas import (
 )
 from services.intake.service import receive_event
 from shared import audit, webhooks
-from shared.auth import Principal, PrincipalDep
+from shared.auth import PrincipalDep
 from shared.db import Database, SessionDep
+from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.requests import read_bounded_body
-from shared.tables import Agency, Incident, Stage, TimelineEntry, record_stage
+from shared.tables import Agency, Stage, record_stage
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -145,11 +145,9 @@ async def post_eido(agency: str, request: Request, webhook_id: WebhookId = None)
     responses={401: {}, 403: {}, 404: {}},
 )
 async def get_timeline(ref: str, session: SessionDep, principal: PrincipalDep) -> TimelineOut:
-    incident = await incident_for(session, ref, principal)
+    incident = await visible_incident(session, ref, principal)
     slug = await session.scalar(select(Agency.slug).where(Agency.id == incident.agency_id))
-    entries = await session.scalars(
-        select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.id)
-    )
+    entries = await timeline(session, incident)
     return TimelineOut(
         incident_ref=incident.ref,
         agency=slug or "",
@@ -160,15 +158,6 @@ async def get_timeline(ref: str, session: SessionDep, principal: PrincipalDep) -
             for e in entries
         ],
     )
-
-
-async def incident_for(session: AsyncSession, ref: str, principal: Principal) -> Incident:
-    """The incident, if this principal may see it. A supervisor of another agency learns no more than from a
-    reference that does not exist."""
-    incident = await session.scalar(select(Incident).where(Incident.ref == ref))
-    if incident is None or not principal.may_see_agency(incident.agency_id):
-        raise NotFound("No such incident.")
-    return incident
 
 
 def assessment_out(a: Assessment) -> AssessmentOut:
@@ -193,10 +182,10 @@ def assessment_out(a: Assessment) -> AssessmentOut:
 async def get_assessments(
     ref: str, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> list[AssessmentOut]:
-    incident = await incident_for(session, ref, principal)
+    incident = await visible_incident(session, ref, principal)
     await audit.record(
         session,
-        actor=audit.actor_of(principal),
+        actor=principal,
         action="view",
         subject=f"assessments of {incident.ref}",
         at=request.app.state.clock.now(),
@@ -221,7 +210,7 @@ async def override_assessment(
     principal: PrincipalDep,
     request: Request,
 ) -> AssessmentOut:
-    incident = await incident_for(session, ref, principal)
+    incident = await visible_incident(session, ref, principal)
     assessment = await session.scalar(
         select(Assessment).where(Assessment.id == assessment_id, Assessment.incident_id == incident.id)
     )
@@ -232,7 +221,7 @@ async def override_assessment(
     assessment.override_name, assessment.override_reason, assessment.overridden_at = spec.name, spec.reason, now
     await audit.record(
         session,
-        actor=audit.actor_of(principal),
+        actor=principal,
         action="change",
         subject=f"override of assessment {assessment.id} of {incident.ref}",
         at=now,

@@ -20,8 +20,8 @@ from services.reports.routes import Filters, calls_for, export_csv
 from shared import audit
 from shared.auth import Principal, Role, principal_for
 from shared.db import SessionDep
-from shared.problems import NotFound
-from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, TimelineEntry
+from shared.incidents import timeline, visible_incident
+from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident
 
 router = APIRouter(tags=["reports"], include_in_schema=False)
 COOKIE = "callout_token"
@@ -108,19 +108,15 @@ async def incident_page(ref: str, request: Request, session: SessionDep) -> Resp
     principal = await signed_in(request, session)
     if principal is None:
         return page("Sign in", SIGN_IN.format(note=""))
-    incident = await session.scalar(select(Incident).where(Incident.ref == ref))
-    if incident is None or not principal.may_see_agency(incident.agency_id):
-        raise NotFound("No such incident.")
+    incident = await visible_incident(session, ref, principal)
     await audit.record(
         session,
-        actor=audit.actor_of(principal),
+        actor=principal,
         action="view",
         subject=f"timeline of {incident.ref}",
         at=request.app.state.clock.now(),
     )
-    entries = await session.scalars(
-        select(TimelineEntry).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.id)
-    )
+    entries = await timeline(session, incident)
     rows = "".join(
         f"<tr><td>{e.observed_at:%Y-%m-%d %H:%M:%S}</td><td>{html.escape(e.stage)}</td>"
         f"<td class=data>{html.escape(describe(e.data))}</td></tr>"

@@ -116,7 +116,7 @@ async def export_csv(session: AsyncSession, principal: Principal, filters: Filte
     calls = await calls_for(session, principal, filters)
     await audit.record(
         session,
-        actor=audit.actor_of(principal),
+        actor=principal,
         action="export",
         subject="reports/incidents.csv",
         at=request.app.state.clock.now(),
