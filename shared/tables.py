@@ -138,27 +138,36 @@ class CalloutStatus(StrEnum):
     alerting = "alerting"  # a step of the escalation policy is out; due_at is when the next one starts
     exhausted = "exhausted"  # every step spent and the hotline alerted; any acceptance still counts
     accepted = "accepted"  # a human took it; progress follows
-    cancelling = "cancelling"  # CAD ended the call (or it stopped being DV): the worker tells whoever was alerted
-    cancelled = "cancelled"
+    cancelled = "cancelled"  # CAD ended the call (or it stopped being DV), and whoever was alerted was told
     closed = "closed"
 
 
-# The states a worker acts on when due_at comes (the escalation timers).
-TIMED = (CalloutStatus.pending, CalloutStatus.alerting, CalloutStatus.cancelling)
 OPEN = (CalloutStatus.pending, CalloutStatus.alerting, CalloutStatus.exhausted)
+# The callouts a worker acts on when their due_at comes: to route, to start the next step, or to end (intake asked).
+DUE_CALLOUTS = (
+    "status IN ('pending', 'alerting') OR (end_requested_at IS NOT NULL AND status IN ('exhausted', 'accepted'))"
+)
 
 
-class Callout(Base):
+class Leased:
+    """Work a worker has taken up while it waits on the outside world (the directory, Twilio, a CAD).
+    `leased_by` is the worker's number, which it holds as a PostgreSQL session lock for as long as it lives
+    (services/alerts/leases.py): work whose holder is gone is taken up by another worker within seconds."""
+
+    leased_by: Mapped[int | None]
+    leased_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+
+
+class Callout(Leased, Base):
     """The durable work intake hands to alerts: one row, committed with the event that caused it.
 
     It carries its own escalation state, so that any worker can take it up after a crash: the roster and policy
-    the directory gave, the step reached and when the next is due.
+    the directory gave, the step reached and when the next is due. Its state is written only by
+    services/alerts/escalation.py, as services/alerts/callout.py decides; intake only asks for its end.
     """
 
     __tablename__ = "callouts"
-    __table_args__ = (
-        Index("ix_callouts_due", "due_at", postgresql_where=text("status IN ('pending', 'alerting', 'cancelling')")),
-    )
+    __table_args__ = (Index("ix_callouts_due", "due_at", postgresql_where=text(DUE_CALLOUTS)),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -181,6 +190,8 @@ class Callout(Base):
     accepted_by: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     accepted_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     end_reason: Mapped[str | None] = mapped_column(String(200))
+    # Set by intake when CAD ends the call or it stops being DV: a worker ends the callout and tells who was alerted.
+    end_requested_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     agency: Mapped[Agency] = relationship(lazy="raise")

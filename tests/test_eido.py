@@ -227,7 +227,10 @@ async def test_repeated_documents_for_one_incident_update_it_and_a_closing_one_e
     assert closed.json()["incident_ref"] == first.json()["incident_ref"]
     assert closed.json()["status"] == "closed"
     assert await fetch(database_url, "SELECT count(*), min(status) FROM incidents") == [(1, "closed")]
-    assert await fetch(database_url, "SELECT status FROM callouts") == [("cancelling",)]
+    asked = await fetch(database_url, "SELECT status, end_requested_at IS NOT NULL FROM callouts")
+    await worker.run_once()  # intake asks for the end; the worker carries it out
+    assert asked == [("alerting", True)]
+    assert await fetch(database_url, "SELECT status FROM callouts") == [("cancelled",)]
 
 
 async def test_documents_that_are_not_eido_or_are_unsigned_are_refused_and_change_nothing(

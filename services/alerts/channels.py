@@ -7,6 +7,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit, urlunsplit
@@ -23,14 +24,25 @@ from shared.phones import masked
 PERMANENT_CODES = {21211: "invalid number", 21614: "not a mobile number", 21610: "recipient opted out (STOP)"}
 # Of those, the ones that make a phone unreachable by text until the directory changes it.
 UNREACHABLE_CODES = {21211, 21610, 21614}
+PAGE_SIZE = 1000  # Twilio's largest page: a lookup after a lost answer reads every page of its window
 
 
 class SendFailed(Exception):
-    """`unknown`: no answer came (a timeout, a dropped connection), so the provider may have sent it anyway."""
+    """`unknown`: no answer came (a timeout, a dropped connection), so the provider may have sent it anyway.
+    `retry_after`: seconds the provider asked us to wait (429, 503), if it said."""
 
-    def __init__(self, reason: str, *, retryable: bool, code: int | None = None, unknown: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        code: int | None = None,
+        unknown: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason, self.retryable, self.code, self.unknown = reason, retryable, code, unknown
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
@@ -44,9 +56,10 @@ class Channel(Protocol):
         """Start a call that speaks `twiml`; return its id, or raise SendFailed."""
         ...
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
-        """(id, text) of what the provider sent (or rang) to `to` since `since`, to reconcile an unknown outcome;
-        a call has no text."""
+    async def find_sent(self, *, channel: str, to: str, since: datetime, marker: str) -> str | None:
+        """The id of the one text or call to `to`, made since `since`, that carries `marker` — a text's whole
+        body (unique by its link), a call's own status-callback URL — or None when the provider has none.
+        Raises SendFailed when the provider cannot say."""
         ...
 
     async def close(self) -> None: ...
@@ -69,15 +82,28 @@ class ConsoleChannel:
         print(f"\n📞 CALL to {masked(to)}: “{said}”\n", file=self.out, flush=True)
         return "console-" + secrets.token_hex(8)
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
-        return []  # the console keeps nothing: an unknown outcome is sent again
+    async def find_sent(self, *, channel: str, to: str, since: datetime, marker: str) -> str | None:
+        return None  # the console keeps nothing: an unknown outcome is sent again
 
     async def close(self) -> None:
         return None
 
 
+# What the last answer in this task said of when to ask again: the library's exceptions drop response headers.
+_retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)
+
+
+def seconds(header: str | None) -> float | None:
+    """Retry-After as seconds (Twilio sends a number; an HTTP date is read as no advice)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
+
+
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
-    """Sends Twilio's requests to another host (a fake, staging), keeping path and query; owns the timeout.
+    """Sends Twilio's requests to another host (a fake, staging), keeping path and query; owns the timeout;
+    keeps the Retry-After of each answer for the caller.
 
     The library's own retries stay off: a re-POSTed create can text twice. Our worker owns the retry policy.
     """
@@ -91,7 +117,10 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # tw
         moved = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, parts.fragment))
         # The library passes timeout=None, which aiohttp reads as "wait forever".
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        return await super().request(method, moved, *args, **kwargs)
+        _retry_after.set(None)
+        response: Response = await super().request(method, moved, *args, **kwargs)
+        _retry_after.set(seconds((response.headers or {}).get("Retry-After")))
+        return response
 
 
 @contextmanager
@@ -103,7 +132,12 @@ def provider_errors() -> Iterator[None]:
         if exc.code in PERMANENT_CODES:
             raise SendFailed(PERMANENT_CODES[exc.code], retryable=False, code=exc.code) from None
         retryable = exc.status == 429 or exc.status >= 500
-        raise SendFailed(f"Twilio answered {exc.status} ({exc.code})", retryable=retryable, code=exc.code) from None
+        raise SendFailed(
+            f"Twilio answered {exc.status} ({exc.code})",
+            retryable=retryable,
+            code=exc.code,
+            retry_after=_retry_after.get() if retryable else None,
+        ) from None
     except TimeoutError:
         raise SendFailed("Twilio did not answer in time", retryable=True, unknown=True) from None
     except (aiohttp.ClientError, TwilioException) as exc:
@@ -143,18 +177,32 @@ class TwilioChannel:
                 from_=self.from_,
                 twiml=twiml,
                 status_callback=status_callback,
+                # Twilio requests the status callback as soon as it starts the call: its Events then hold the
+                # callback's URL, unique to this alert, by which a call whose create answer was lost is found.
+                status_callback_event=["initiated", "completed"],
                 timeout=30,  # ring for 30 s: the step's wait is what bounds a callout, not one call
                 machine_detection="Enable",  # voicemail is not a person: AnsweredBy tells us
             )
         return str(call.sid)
 
-    async def find_sent(self, *, channel: str, to: str, since: datetime) -> list[tuple[str, str | None]]:
+    async def find_sent(self, *, channel: str, to: str, since: datetime, marker: str) -> str | None:
+        """Reads every page, newest first, back to `since` (by date created: a text still queued has no date
+        sent, so the DateSent filter could miss the very one sought)."""
         with provider_errors():
             if channel == "sms":
-                texts = await self.client.messages.list_async(to=to, date_sent_after=since, limit=50)
-                return [(str(m.sid), m.body) for m in texts]
-            calls = await self.client.calls.list_async(to=to, start_time_after=since, limit=50)
-        return [(str(c.sid), None) for c in calls]
+                async for message in await self.client.messages.stream_async(to=to, page_size=PAGE_SIZE):
+                    if message.date_created is not None and message.date_created < since:
+                        return None
+                    if message.body == marker:
+                        return str(message.sid)
+                return None
+            async for call in await self.client.calls.stream_async(to=to, page_size=PAGE_SIZE):
+                if call.date_created is not None and call.date_created < since:
+                    return None
+                async for event in await self.client.calls(call.sid).events.stream_async(page_size=PAGE_SIZE):
+                    if (event.request or {}).get("url") == marker:
+                        return str(call.sid)
+        return None
 
     async def close(self) -> None:
         await self.http.close()

@@ -6,9 +6,16 @@ from __future__ import annotations
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from shared.tables import Tier
+from shared.tables import Stage, Tier
 
 TIER_WORDS = {Tier.immediate: "IMMEDIATE", Tier.priority: "PRIORITY", Tier.follow_up: "FOLLOW-UP"}
+PROGRESS_WORDS = {
+    Stage.en_route: "en route",
+    Stage.on_scene: "on scene",
+    Stage.survivor_contacted: "survivor contacted",
+    Stage.survivor_declined: "survivor declined",
+    Stage.closed: "closed",
+}
 PROGRESS_HELP = "As you go, reply ENROUTE, ONSCENE, CONTACTED, REFUSED (survivor declined) or CLOSED."
 HELP = "Callout: reply 1 to accept or 2 to decline, adding the code if you have several (1 K7Q2). " + PROGRESS_HELP
 

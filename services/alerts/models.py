@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
-from shared.tables import UTC_TIMESTAMP
+from shared.tables import UTC_TIMESTAMP, Leased
 
 
 class NotificationStatus(StrEnum):
@@ -28,7 +28,7 @@ class NotificationStatus(StrEnum):
 ALIVE = (NotificationStatus.pending, NotificationStatus.sent, NotificationStatus.delivered)
 
 
-class Notification(Base):
+class Notification(Leased, Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
@@ -51,8 +51,12 @@ class Notification(Base):
     status: Mapped[NotificationStatus] = mapped_column(String(16), default=NotificationStatus.pending)
     due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     attempts: Mapped[int] = mapped_column(default=0)
+    # When the first attempt was handed to the provider: a lookup of a lost outcome searches from here.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     # Set while an attempt is in flight: found set by a later worker, the outcome is unknown and is reconciled.
     started_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    # Provider faults are retried until then (the end of the alert's step); None: until it goes (the hotline's).
+    retry_until: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
@@ -77,7 +81,7 @@ class Unreachable(Base):
     at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 
 
-class CadNotice(Base):
+class CadNotice(Leased, Base):
     """An event owed to the agency's dispatchers (accepted, en route, on scene), posted signed until delivered,
     in order per incident."""
 

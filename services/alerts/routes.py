@@ -14,16 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from twilio.request_validator import RequestValidator
 
-from services.alerts import messages
-from services.alerts.escalation import (
-    accept,
-    decline,
-    hash_link_token,
-    lock_callout,
-    mark_unreachable,
-    notification_failed,
-    progress,
-)
+from services.alerts import escalation, messages
+from services.alerts.escalation import hash_link_token, person_of
 from services.alerts.models import Notification, NotificationStatus, Unreachable
 from services.alerts.replies import Reply, parse
 from services.alerts.settings import AlertsSettings
@@ -31,7 +23,7 @@ from shared import audit
 from shared.auth import PrincipalDep, Role
 from shared.db import SessionDep
 from shared.problems import Forbidden, NotFound
-from shared.tables import OPEN, Callout, CalloutStatus, Incident, Stage, Tier, record_stage
+from shared.tables import OPEN, Callout, CalloutStatus, Incident, Stage, Tier
 
 log = structlog.get_logger()
 router = APIRouter(tags=["alerts"])
@@ -62,58 +54,68 @@ async def verified_twilio_form(request: Request, signature: str | None) -> dict[
 TwilioSignature = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 
 
-async def notification_by_sid(session: SessionDep, sid: str) -> Notification | None:
-    return await session.scalar(select(Notification).where(Notification.provider_id == sid).with_for_update())
+async def called_back(request: Request, session: SessionDep, alert: uuid.UUID | None, sid: str) -> Notification | None:
+    """The notification a status callback is about, locked, if it is still waiting on the provider's word.
+
+    Each alert's callback URL names it (`?n=`): a callback for an alert whose create answer was lost tells us,
+    exactly, that it went out — it is recorded as sent then. A callback for another send of the same alert (one
+    sent again after a lost answer), an unknown one, a repeat or a late one (a "sent" after "delivered") changes
+    nothing."""
+    condition = Notification.id == alert if alert is not None else Notification.provider_id == sid
+    notification = await escalation.lock_notification(session, condition)
+    if notification is None or not sid:
+        return None
+    if notification.status == NotificationStatus.pending and notification.provider_id is None:
+        if notification.started_at is None:  # never handed over by us: not its callback
+            return None
+        now = request.app.state.clock.now()
+        escalation.sent(session, notification, sid, provider="twilio", now=now, found="by its status callback")
+        log.info("send.reconciled", notification_id=str(notification.id), found=True, by="callback")
+    if notification.provider_id != sid or notification.status != NotificationStatus.sent:
+        return None
+    return notification
 
 
-def person_of(notification: Notification) -> dict[str, Any]:
-    return {"recipient": notification.recipient, "role": notification.role, "advocate_id": notification.advocate_id}
+AlertParam = Annotated[uuid.UUID | None, Query(alias="n", description="The alert the callback is for.")]
 
 
 @router.post("/v1/twilio/sms-status", status_code=204, summary="Twilio message status callback")
-async def sms_status(request: Request, session: SessionDep, signature: TwilioSignature = None) -> Response:
+async def sms_status(
+    request: Request, session: SessionDep, n: AlertParam = None, signature: TwilioSignature = None
+) -> Response:
     form = await verified_twilio_form(request, signature)
-    status, now = form.get("MessageStatus", ""), request.app.state.clock.now()
-    notification = await notification_by_sid(session, form.get("MessageSid", ""))
-    # Unknown, repeated or late (a "sent" after "delivered"): nothing to change.
-    if notification is None or notification.status != NotificationStatus.sent:
+    status, now, settings = form.get("MessageStatus", ""), request.app.state.clock.now(), request.app.state.settings
+    notification = await called_back(request, session, n, form.get("MessageSid", ""))
+    if notification is None:
         return Response(status_code=204)
     if status in DELIVERED:
-        notification.status, notification.updated_at = NotificationStatus.delivered, now
-        if notification.kind == "alert":
-            record_stage(
-                session,
-                notification.incident_id,
-                Stage.notification_delivered,
-                now,
-                channel="sms",
-                role=notification.role,
-                advocate_id=notification.advocate_id,
-            )
+        escalation.delivered(session, notification, now=now)
     elif status in NOT_DELIVERED:
         code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
         if code in UNREACHABLE_BY_CALLBACK:
-            await mark_unreachable(
+            await escalation.mark_unreachable(
                 session, notification, code=code or 0, reason=UNREACHABLE_BY_CALLBACK[code or 0], now=now
             )
-        await notification_failed(session, notification, reason=f"text {status}", code=code, now=now)
+        await escalation.failed(session, notification, reason=f"text {status}", code=code, now=now, settings=settings)
     return Response(status_code=204)
 
 
 @router.post("/v1/twilio/call-status", status_code=204, summary="Twilio call status callback")
-async def call_status(request: Request, session: SessionDep, signature: TwilioSignature = None) -> Response:
+async def call_status(
+    request: Request, session: SessionDep, n: AlertParam = None, signature: TwilioSignature = None
+) -> Response:
     form = await verified_twilio_form(request, signature)
-    status, now = form.get("CallStatus", ""), request.app.state.clock.now()
-    notification = await notification_by_sid(session, form.get("CallSid", ""))
-    if notification is None or notification.status != NotificationStatus.sent:
+    status, now, settings = form.get("CallStatus", ""), request.app.state.clock.now(), request.app.state.settings
+    notification = await called_back(request, session, n, form.get("CallSid", ""))
+    if notification is None:
         return Response(status_code=204)  # answered with a key already, or repeated, or unknown
     if status in CALL_FAILED:
-        await notification_failed(session, notification, reason=f"call {status}", code=None, now=now)
+        await escalation.failed(session, notification, reason=f"call {status}", code=None, now=now, settings=settings)
     elif status == "completed":
         # Completed without a key press: voicemail, or a person who did not answer. Neither accepts.
         voicemail = form.get("AnsweredBy", "").startswith("machine")
         reason = "call reached voicemail" if voicemail else "call answered without a key press"
-        await notification_failed(session, notification, reason=reason, code=None, now=now)
+        await escalation.failed(session, notification, reason=reason, code=None, now=now, settings=settings)
     return Response(status_code=204)
 
 
@@ -122,19 +124,13 @@ async def voice_gather(
     request: Request, session: SessionDep, n: Annotated[uuid.UUID, Query()], signature: TwilioSignature = None
 ) -> Response:
     form = await verified_twilio_form(request, signature)
-    notification = await session.get(Notification, n, with_for_update=True)
-    if notification is None or notification.channel != "voice":
-        raise NotFound("No such call.")
     digit, now = form.get("Digits", ""), request.app.state.clock.now()
     if digit not in ("1", "2"):
         return Response(messages.twiml_say("That key is not an answer. Goodbye."), media_type=TWIML)
-    callout = await lock_callout(session, notification.callout_id)
-    notification.status, notification.updated_at = NotificationStatus.answered, now
-    settings = request.app.state.settings
-    if digit == "1":
-        outcome = await accept(session, callout, person_of(notification), via="voice", now=now, settings=settings)
-    else:
-        outcome = await decline(session, callout, person_of(notification), via="voice", now=now)
+    notification = await escalation.lock_notification(session, Notification.id == n)
+    if notification is None or notification.channel != "voice":
+        raise NotFound("No such call.")
+    outcome = await escalation.pressed(session, notification, digit, now=now, settings=request.app.state.settings)
     return Response(messages.twiml_say(spoken(outcome)), media_type=TWIML)
 
 
@@ -147,7 +143,9 @@ def spoken(outcome: str) -> str:
     }.get(outcome, "This callout is no longer open. Thank you.")
 
 
-def reply_text(outcome: str, code: str) -> str:
+def reply_text(outcome: str, code: str, stage: Stage | None = None) -> str:
+    if outcome == "recorded" and stage is not None:
+        return f"Callout {code}: recorded {messages.PROGRESS_WORDS[stage]}."
     return {
         "accepted": f"Accepted callout {code}. Open the link in the first text for details. {messages.PROGRESS_HELP}",
         "declined": f"Declined callout {code}. Thank you.",
@@ -155,13 +153,13 @@ def reply_text(outcome: str, code: str) -> str:
         "taken": f"Callout {code} was already accepted by someone else. Thank you.",
         "ended": f"Callout {code} is no longer open.",
         "not accepted": f"Accept callout {code} first: reply 1 {code}.",
-    }.get(outcome, f"Callout {code}: recorded {outcome}.")
+    }.get(outcome, f"Callout {code} is no longer open.")
 
 
 @router.post("/v1/twilio/sms", summary="An advocate's text: accept, decline or progress")
 async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSignature = None) -> Response:
     form = await verified_twilio_form(request, signature)
-    now, settings = request.app.state.clock.now(), request.app.state.settings
+    now = request.app.state.clock.now()
     if form.get("Body", "").strip().upper() in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
         await session.execute(
             delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
@@ -179,16 +177,24 @@ async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSi
         )
         return Response(messages.twiml_message(text), media_type=TWIML)
     [(callout, notification)] = candidates
-    callout = await lock_callout(session, callout.id)
-    person = person_of(notification)
-    if reply.action == "accept":
-        outcome = await accept(session, callout, person, via="sms", now=now, settings=settings)
-    elif reply.action == "decline":
-        outcome = await decline(session, callout, person, via="sms", now=now)
-    else:
-        outcome = await progress(session, callout, person, Stage(reply.action), now=now)
+    callout, outcome, stage = await act(session, callout, notification, reply.action, via="sms", request=request)
     log.info("sms.reply", callout_id=str(callout.id), action=reply.action, outcome=outcome)
-    return Response(messages.twiml_message(reply_text(outcome, callout.code)), media_type=TWIML)
+    return Response(messages.twiml_message(reply_text(outcome, callout.code, stage)), media_type=TWIML)
+
+
+async def act(
+    session: SessionDep, callout: Callout, notification: Notification, action: str, *, via: str, request: Request
+) -> tuple[Callout, str, Stage | None]:
+    """An advocate's answer (accept, decline) or progress, by text or on the page."""
+    now, settings, person = request.app.state.clock.now(), request.app.state.settings, person_of(notification)
+    if action in ("accept", "decline"):
+        callout, outcome = await escalation.answer(
+            session, callout.id, person, accept=action == "accept", via=via, now=now, settings=settings
+        )
+        return callout, outcome, None
+    stage = Stage(action)
+    callout, outcome = await escalation.progress(session, callout.id, person, stage, now=now, settings=settings)
+    return callout, outcome, stage
 
 
 def reply_example(reply: Reply, candidates: list[tuple[Callout, Notification]]) -> str:
@@ -261,21 +267,14 @@ async def answer_link(
     token: Annotated[str, Path(min_length=10, max_length=64)],
     action: Annotated[str, Form(max_length=32)],
 ) -> HTMLResponse:
-    now, settings = request.app.state.clock.now(), request.app.state.settings
+    now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
     if action not in ACTIONS:
         raise NotFound("No such action.")
-    callout = await lock_callout(session, callout.id)
-    person = person_of(notification)
-    if action == "accept":
-        outcome = await accept(session, callout, person, via="link", now=now, settings=settings)
-    elif action == "decline":
-        outcome = await decline(session, callout, person, via="link", now=now)
-    else:
-        outcome = await progress(session, callout, person, Stage(action), now=now)
+    callout, outcome, stage = await act(session, callout, notification, action, via="link", request=request)
     log.info("link.answered", notification_id=str(notification.id), action=action, outcome=outcome)
     await audit_view(session, notification, callout, action, now)
-    return await render_link(session, notification, callout, note=reply_text(outcome, callout.code))
+    return await render_link(session, notification, callout, note=reply_text(outcome, callout.code, stage))
 
 
 async def audit_view(session: SessionDep, notification: Notification, callout: Callout, did: str, now: Any) -> None:

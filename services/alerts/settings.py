@@ -27,8 +27,11 @@ class AlertsSettings(Settings):
     worker_concurrency: int = Field(default=16, ge=1, le=256)
     # The worker wakes on NOTIFY; this bounds how long it can miss one (a dropped connection, a timer).
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=60)
-    # How long a worker may take over a provider or directory call before another takes the work up.
+    # How long a worker may take over a provider or directory call before another takes the work up, even while
+    # it lives (a worker that dies loses its work within worker_sweep_seconds: services/alerts/leases.py).
     worker_lease_seconds: float = Field(default=90.0, gt=0, le=600)
+    # How often each worker looks for work whose worker died.
+    worker_sweep_seconds: float = Field(default=1.0, gt=0, le=60)
     worker_audit_seconds: float = Field(default=10.0, gt=0, le=600)
 
     @property

@@ -3,10 +3,11 @@ posts events back to dispatch — all from rows in PostgreSQL.
 
 Work is claimed with FOR UPDATE SKIP LOCKED, so any number of workers share it and none acts twice. Whatever
 waits on the outside world (the directory, Twilio, a CAD) is leased rather than held: the worker counts the
-attempt, pushes the row's due time past a lease, commits, makes the call, and records the outcome only if the
-row is still its own. A worker that dies mid-way leaves a row that falls due again when the lease runs out; a
-text or call whose outcome is unknown is looked up at the provider before it is sent again. NOTIFY wakes the
-workers; a poll bounds how long a missed wake-up or a timer can wait.
+attempt, marks the row with its number (services/alerts/leases.py), pushes its due time past a lease, commits,
+makes the call, and records the outcome only if the row is still its own. Work of a worker that died is taken
+up by another within seconds; a text or call whose outcome is unknown is looked up at the provider, by what only
+that alert carries, before it is sent again. NOTIFY wakes the workers; a poll bounds how long a missed wake-up or
+a timer can wait. What a callout does next is decided by services/alerts/callout.py and written by escalation.py.
 """
 
 from __future__ import annotations
@@ -16,40 +17,51 @@ import contextlib
 import json
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import structlog
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from services.alerts import escalation, leases
+from services.alerts.callout import Due, Person, Policy, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable
-from services.alerts.escalation import (
-    exhaust,
-    finish_cancelling,
-    mark_unreachable,
-    notification_failed,
-    roster_from,
-    start_next_step,
-)
-from services.alerts.models import CadNotice, KnownRoster, Notification, NotificationStatus
+from services.alerts.models import CadNotice, KnownRoster, Notification
 from services.alerts.settings import AlertsSettings
 from shared import metrics, webhooks
 from shared.clock import Clock
 from shared.db import Database
-from shared.tables import TIMED, Agency, Callout, CalloutStatus, Stage, Wake, record_stage
+from shared.tables import DUE_CALLOUTS, Agency, Callout, CalloutStatus, Wake
 
 log = structlog.get_logger()
 
-MAX_SEND_ATTEMPTS = 4
 MAX_ROUTING_ATTEMPTS = 3
 OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit calls it out
+# A lookup of a lost outcome that the provider cannot answer is tried again for this long before the alert is
+# sent again regardless (a duplicate beats a missed callout).
+LOOKUP_PATIENCE = timedelta(seconds=30)
+# How far before the first attempt a lookup searches: the provider's clock is not ours.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def roster_from(chain: list[dict[str, Any]], hotline: str, source: RosterSource) -> Roster:
+    """The directory's ordered chain, grouped by role, plus the hotline, and where the chain came from."""
+    people = [Person.model_validate(entry) for entry in chain]
+    return Roster(
+        primary=tuple(p for p in people if p.role == "primary"),
+        backup=tuple(p for p in people if p.role == "backup"),
+        supervisor=tuple(p for p in people if p.role == "supervisor"),
+        hotline=hotline,
+        source=source,
+    )
 
 
 async def remember_roster(
@@ -65,16 +77,16 @@ async def remember_roster(
     )
 
 
-def backoff(attempt: int, cap: float = 30) -> timedelta:
-    """1 s, 2 s, 4 s ... with full jitter on top, so that retries from many workers spread out."""
-    base = min(2 ** (attempt - 1), cap)
+def backoff(attempt: int, *, first: float = 0.5, cap: float = 5) -> timedelta:
+    """0.5 s, 1 s, 2 s ... up to `cap`, with full jitter on top, so that retries from many workers spread out."""
+    base = min(first * 2 ** (attempt - 1), cap)
     return timedelta(seconds=base + random.uniform(0, base))  # noqa: S311 - jitter, not security
 
 
 def waiting(model: Any) -> Any:
-    """The rows of `model` whose due_at is a live timer: callouts to route, escalate or cancel; pending sends and
+    """The rows of `model` whose due_at is a live timer: callouts to route, escalate or end; pending sends and
     notices."""
-    return model.status.in_(TIMED) if model is Callout else model.status == "pending"
+    return text(f"({DUE_CALLOUTS})") if model is Callout else model.status == "pending"
 
 
 async def soonest_due(session: AsyncSession, model: Any) -> datetime | None:
@@ -83,10 +95,22 @@ async def soonest_due(session: AsyncSession, model: Any) -> datetime | None:
 
 
 async def oldest_overdue(session: AsyncSession, now: datetime) -> float | None:
-    """Seconds the most overdue timer (an escalation step or a send) is late by, or None."""
-    oldest = [await soonest_due(session, Callout), await soonest_due(session, Notification)]
+    """Seconds the most overdue timer (an escalation step or a send) is late by, or None. Work that no live
+    worker holds is overdue from when it was leased."""
+    _, unheld_since = await leases.unheld(session)
+    oldest = [await soonest_due(session, Callout), await soonest_due(session, Notification), unheld_since]
     late = [(now - due).total_seconds() for due in oldest if due is not None and now - due > OVERDUE]
     return max(late, default=None)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the provider says of an attempt whose answer was lost: its id there, none at all, or nothing
+    (the lookup itself failed)."""
+
+    provider_id: str | None = None
+    answered: bool = True
+    error: SendFailed | None = None
 
 
 class Worker:
@@ -103,6 +127,9 @@ class Worker:
         self.db, self.clock, self.channel, self.directory = db, clock, channel, directory
         self.notify_http, self.settings = notify_http, settings
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        # This worker's number while its listening connection holds it (leases.py); None: not held (yet).
+        self.number: int | None = None
+        self.alive = asyncio.Event()
 
     async def run_once(self) -> int:
         """Act on everything due now, and on what that makes due; returns how many items were acted on."""
@@ -125,7 +152,16 @@ class Worker:
             )
         )
 
-    # -- callouts: route, escalate, cancel --------------------------------------------------------------------
+    def _take(self, row: Any, now: datetime) -> None:
+        """Lease `row` to this worker while it waits on the outside world."""
+        row.attempts += 1
+        row.due_at, row.leased_by, row.leased_at = now + self.lease, self.number, now
+
+    @staticmethod
+    def _release(row: Any) -> None:
+        row.leased_by = row.leased_at = None
+
+    # -- callouts: route, escalate, end -----------------------------------------------------------------------
 
     async def _callouts(self) -> int:
         now = self.clock.now()
@@ -133,14 +169,11 @@ class Worker:
         async with self.db.sessionmaker.begin() as session:
             due = await self._claim(session, Callout, now, joinedload(Callout.agency))
             for callout in due:
-                if callout.status == CalloutStatus.alerting:  # the step's wait is over, or nobody is left in it
-                    await start_next_step(session, callout, now=now, settings=self.settings)
-                elif callout.status == CalloutStatus.cancelling:
-                    await finish_cancelling(session, callout, now=now, settings=self.settings)
-                else:  # pending: lease it while the directory answers
-                    callout.attempts += 1
-                    callout.due_at = now + self.lease
+                if callout.status == CalloutStatus.pending and callout.end_requested_at is None:
+                    self._take(callout, now)  # leased while the directory answers
                     to_route.append(callout)
+                else:  # the step's wait is over, nobody is left in it, or intake asked for its end
+                    await escalation.apply(session, callout, Due(), now=now, settings=self.settings)
         await asyncio.gather(*(self._route(callout) for callout in to_route))
         return len(due)
 
@@ -149,7 +182,7 @@ class Worker:
         answer: dict[str, Any] | None
         try:
             answer, asked = await self.directory.on_call(leased.agency.slug, at=self.clock.now(), **question)
-            source: dict[str, Any] = {"kind": "directory"}
+            source = RosterSource(kind="directory")
         except DirectoryUnavailable as exc:
             log.warning(
                 "callout.directory_unavailable", callout_id=str(leased.id), attempt=leased.attempts, error=str(exc)
@@ -163,35 +196,26 @@ class Worker:
             callout = await self._still_mine(session, leased)
             if callout is None:
                 return
+            self._release(callout)
             if answer is None and callout.attempts < MAX_ROUTING_ATTEMPTS:
-                callout.due_at = now + backoff(callout.attempts)
+                callout.due_at = now + backoff(callout.attempts, first=1)
                 return
-            callout.roster = roster_from(answer["chain"] if answer else [], leased.agency.hotline, source)
-            if answer is None:  # the directory stayed out of reach and nothing is known: only the hotline is left
-                callout.policy = {"steps": [], "repeat": 0}
-                first = await exhaust(
-                    session, callout, now=now, settings=self.settings, skipped=["directory unreachable"]
-                )
-            else:
-                callout.policy = {"steps": answer["policy"]["steps"], "repeat": answer["policy"]["repeat"]}
-                first = await start_next_step(session, callout, now=now, settings=self.settings)
-                log.info(
-                    "callout.routed",
-                    callout_id=str(callout.id),
-                    tier=callout.tier,
-                    policy=answer["policy"]["source"],
-                    roster=source["kind"],
-                )
+            hotline = leased.agency.hotline
+            roster = roster_from(answer["chain"], hotline, source) if answer else None
+            policy = Policy.model_validate(answer["policy"]) if answer else None
+            first = await escalation.route(
+                session, callout, roster, policy, hotline=hotline, now=now, settings=self.settings
+            )
+            if answer:
+                log.info("callout.routed", callout_id=str(callout.id), tier=callout.tier, roster=source.kind)
             for notification in first:  # this worker sends the first alerts itself, at once: leased to it already
-                notification.attempts, notification.started_at = 1, now
-                notification.due_at = now + self.lease
-        await asyncio.gather(*(self._send(notification, None) for notification in first))
+                self._take(notification, now)
+                notification.first_attempt_at = notification.started_at = now
+        await asyncio.gather(*(self._send(notification, in_flight=False) for notification in first))
         if first:
             metrics.handoff("first_alert", leased.tier, leased.created_at, self.clock.now())
 
-    async def _last_known(
-        self, agency_id: int, question: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    async def _last_known(self, agency_id: int, question: dict[str, Any]) -> tuple[dict[str, Any] | None, RosterSource]:
         """The directory's last answer to this question, and how old it is: better than waiting for it to
         come back while a survivor waits."""
         async with self.db.sessionmaker() as session:
@@ -204,14 +228,18 @@ class Worker:
                 )
             )
         if known is None:
-            return None, {"kind": "none"}
+            return None, RosterSource(kind="none")
         age = (self.clock.now() - known.fetched_at).total_seconds()
-        return known.answer, {"kind": "last known", "fetched_at": known.fetched_at.isoformat(), "age_seconds": age}
+        return known.answer, RosterSource(kind="last known", fetched_at=known.fetched_at.isoformat(), age_seconds=age)
 
     @staticmethod
     async def _still_mine(session: AsyncSession, leased: Any) -> Any:
-        """The row, locked, if no other worker has taken it up since (and nothing has ended it)."""
-        row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
+        """The row, locked, if no other worker has taken it up since (and nothing has ended it). A notification
+        is locked after its callout, as everywhere (escalation.lock_notification)."""
+        if isinstance(leased, Notification):
+            row: Any = await escalation.lock_notification(session, Notification.id == leased.id)
+        else:
+            row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
         return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
 
     # -- texts and calls --------------------------------------------------------------------------------------
@@ -220,100 +248,127 @@ class Worker:
         now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
             due: list[Notification] = await self._claim(session, Notification, now)
-            # started_at still set: an earlier attempt was handed over and its outcome never learned.
-            leased = [(notification, notification.started_at) for notification in due]
+            # started_at still set: an earlier attempt was handed over and its answer never came.
+            leased = [(notification, notification.started_at is not None) for notification in due]
             for notification in due:
-                notification.attempts += 1
-                notification.due_at, notification.started_at = now + self.lease, now
-        await asyncio.gather(*(self._send(notification, in_flight_since) for notification, in_flight_since in leased))
+                self._take(notification, now)
+                notification.first_attempt_at = notification.first_attempt_at or now
+                notification.started_at = notification.started_at or now  # in flight since the oldest unknown
+        await asyncio.gather(*(self._send(notification, in_flight=unknown) for notification, unknown in leased))
         return len(leased)
 
-    async def _send(self, notification: Notification, in_flight_since: datetime | None) -> None:
+    async def _send(self, notification: Notification, *, in_flight: bool) -> None:
+        """Hand the alert over — unless an earlier attempt whose answer was lost turns out to have gone."""
+        earlier: str | None = None
+        if in_flight:
+            lookup = await self._reconcile(notification)
+            if lookup.provider_id is not None:
+                await self._record(notification, lookup.provider_id, found="found at the provider")
+                return
+            if lookup.error is not None:
+                assert notification.started_at is not None
+                if self.clock.now() - notification.started_at < LOOKUP_PATIENCE:
+                    await self._record(notification, lookup.error)  # the lookup is retried: nothing is sent
+                    return
+                earlier = "outcome unknown; sent again"
+            else:
+                earlier = "not found at the provider; sent again"
         outcome: str | SendFailed
-        adopted = await self._reconcile(notification, in_flight_since) if in_flight_since else None
-        if adopted:
-            outcome = adopted
-        else:
-            try:
-                outcome = await self._hand_over(notification)
-            except SendFailed as exc:
-                outcome = exc
-        async with self.db.sessionmaker.begin() as session:
-            current = await self._still_mine(session, notification)
-            if current is not None:
-                await self._record_send(session, current, outcome, adopted=bool(adopted))
+        try:
+            outcome = await self._hand_over(notification)
+        except SendFailed as exc:
+            outcome = exc
+        await self._record(notification, outcome, earlier=earlier)
+
+    def _status_callback(self, notification: Notification) -> str:
+        """Unique to this alert: Twilio's callbacks for it, and its record of them, name the alert itself."""
+        path = "/v1/twilio/call-status" if notification.channel == "voice" else "/v1/twilio/sms-status"
+        return self.settings.public_link(f"{path}?n={notification.id}")
 
     async def _hand_over(self, notification: Notification) -> str:
+        callback = self._status_callback(notification)
         if notification.channel == "voice":
-            callback = self.settings.public_link("/v1/twilio/call-status")
             return await self.channel.place_call(to=notification.to, twiml=notification.body, status_callback=callback)
-        callback = self.settings.public_link("/v1/twilio/sms-status")
         return await self.channel.send_sms(to=notification.to, body=notification.body, status_callback=callback)
 
-    async def _reconcile(self, notification: Notification, since: datetime) -> str | None:
+    async def _reconcile(self, notification: Notification) -> Lookup:
         """An earlier attempt was handed over and never answered (a timeout, a worker killed): did the provider
-        get it? A text is known by its body, unique by its link; a call, by being one to this phone since then
-        that no notification of ours claims. When the provider cannot say, send again: a duplicate beats a
-        missed callout."""
+        get it? Only what this alert alone carries counts — a text's body with its link, a call's own callback
+        URL — and never a record another notification has claimed."""
+        assert notification.first_attempt_at is not None
+        marker = notification.body if notification.channel == "sms" else self._status_callback(notification)
         try:
             found = await self.channel.find_sent(
-                channel=notification.channel, to=notification.to, since=since - timedelta(seconds=5)
+                channel=notification.channel,
+                to=notification.to,
+                since=notification.first_attempt_at - CLOCK_SKEW,
+                marker=marker,
             )
-        except SendFailed:
-            return None
-        if notification.channel == "sms":
-            found = [(sid, body) for sid, body in found if body == notification.body]
-        if not found:
-            return None
-        async with self.db.sessionmaker() as session:
-            sids = [sid for sid, _ in found]
-            claimed = set(
-                await session.scalars(select(Notification.provider_id).where(Notification.provider_id.in_(sids)))
-            )
-        unclaimed = [sid for sid in sids if sid not in claimed]
-        log.info("send.reconciled", notification_id=str(notification.id), found=len(found), adopted=bool(unclaimed))
-        return unclaimed[0] if unclaimed else None
+        except SendFailed as exc:
+            log.warning("send.lookup_failed", notification_id=str(notification.id), error=exc.reason)
+            return Lookup(answered=False, error=exc)
+        if found is not None:
+            async with self.db.sessionmaker() as session:
+                owner = await session.scalar(select(Notification.id).where(Notification.provider_id == found))
+            if owner is not None and owner != notification.id:  # cannot happen by the marker; never adopt it
+                log.error("send.reconciled_to_another", notification_id=str(notification.id))
+                found = None
+        log.info("send.reconciled", notification_id=str(notification.id), found=found is not None)
+        return Lookup(provider_id=found)
 
-    async def _record_send(
-        self, session: AsyncSession, notification: Notification, outcome: str | SendFailed, *, adopted: bool
+    async def _record(
+        self,
+        leased: Notification,
+        outcome: str | SendFailed,
+        *,
+        found: str | None = None,
+        earlier: str | None = None,
     ) -> None:
-        now = self.clock.now()
-        notification.updated_at = now
-        log_ = log.bind(
-            notification_id=str(notification.id),
-            channel=notification.channel,
-            role=notification.role,
-            attempt=notification.attempts,
-        )
-        if isinstance(outcome, str):
-            notification.status, notification.provider_id = NotificationStatus.sent, outcome
-            notification.sent_at, notification.started_at = now, None
-            if notification.kind == "alert":
-                record_stage(
-                    session,
-                    notification.incident_id,
-                    Stage.notification_sent,
-                    now,
-                    channel=notification.channel,
-                    provider=self.channel.name,
-                    provider_id=outcome,
-                    role=notification.role,
-                    advocate_id=notification.advocate_id,
-                    reconciled=adopted or None,
+        """What became of the attempt, if the notification is still this worker's to record."""
+        async with self.db.sessionmaker.begin() as session:
+            notification: Notification | None = await self._still_mine(session, leased)
+            if notification is None:
+                return
+            now = self.clock.now()
+            self._release(notification)
+            bound = log.bind(
+                notification_id=str(notification.id),
+                channel=notification.channel,
+                role=notification.role,
+                attempt=notification.attempts,
+            )
+            if isinstance(outcome, str):
+                escalation.sent(
+                    session, notification, outcome, provider=self.channel.name, now=now, found=found, earlier=earlier
                 )
-            log_.info("send.sent", kind=notification.kind, provider=self.channel.name, reconciled=adopted)
-            return
-        notification.error = outcome.reason
-        if not outcome.unknown:  # an answer came: nothing is in flight; otherwise the retry reconciles first
-            notification.started_at = None
-        if outcome.retryable and notification.attempts < MAX_SEND_ATTEMPTS:
-            notification.due_at = now + backoff(notification.attempts)
-            log_.warning("send.retrying", error=outcome.reason, code=outcome.code)
-            return
-        log_.warning("send.failed", error=outcome.reason, code=outcome.code)
-        if outcome.code in UNREACHABLE_CODES:
-            await mark_unreachable(session, notification, code=outcome.code or 0, reason=outcome.reason, now=now)
-        await notification_failed(session, notification, reason=outcome.reason, code=outcome.code, now=now)
+                bound.info("send.sent", kind=notification.kind, provider=self.channel.name, reconciled=bool(found))
+                return
+            notification.error, notification.updated_at = outcome.reason[:200], now
+            if not outcome.unknown and notification.started_at == leased.started_at and earlier is None:
+                notification.started_at = None  # an answer came: nothing of ours is in flight
+            if outcome.retryable:
+                delay = backoff(notification.attempts)
+                if outcome.retry_after is not None:
+                    delay = max(delay, timedelta(seconds=outcome.retry_after))
+                if notification.retry_until is None or now + delay < notification.retry_until:
+                    notification.due_at = now + delay
+                    bound.warning("send.retrying", error=outcome.reason, code=outcome.code, in_s=delay.seconds)
+                    return
+            bound.warning("send.failed", error=outcome.reason, code=outcome.code)
+            if outcome.code in UNREACHABLE_CODES:
+                await escalation.mark_unreachable(
+                    session, notification, code=outcome.code or 0, reason=outcome.reason, now=now
+                )
+            reason = outcome.reason if not outcome.retryable else f"{outcome.reason}; its step ended first"
+            await escalation.failed(
+                session,
+                notification,
+                reason=reason,
+                code=outcome.code,
+                now=now,
+                settings=self.settings,
+                outcome="unknown" if notification.started_at is not None else None,
+            )
 
     # -- events back to dispatch ------------------------------------------------------------------------------
 
@@ -345,8 +400,7 @@ class Worker:
                 )
             ).all()
             for notice, _ in rows:
-                notice.attempts += 1
-                notice.due_at = now + self.lease
+                self._take(notice, now)
         await asyncio.gather(*(self._post_notice(notice, agency) for notice, agency in rows))
         return len(rows)
 
@@ -367,10 +421,11 @@ class Worker:
             if current is None or current.status != "pending" or current.attempts != notice.attempts:
                 return
             now = self.clock.now()
+            self._release(current)
             if error is None:
                 current.status, current.delivered_at = "delivered", now
             else:  # a CAD may be down for hours: keep trying, five minutes apart at most
-                current.error, current.due_at = error, now + backoff(current.attempts, cap=300)
+                current.error, current.due_at = error, now + backoff(current.attempts, first=1, cap=300)
                 log.warning("cad_notice.retrying", notice_id=current.id, attempt=current.attempts, error=error)
 
     # -- waking and the self-audit ----------------------------------------------------------------------------
@@ -392,22 +447,40 @@ class Worker:
             log.warning("worker.overdue", oldest_seconds=round(late, 1))
         return late
 
+    async def sweep(self) -> int:
+        """Make the work of workers that died due now (any live worker then takes it up). A worker that does not
+        hold its own number right now sweeps nothing: it could not tell its own work from a dead worker's."""
+        if not self.alive.is_set():
+            return 0
+        async with self.db.sessionmaker.begin() as session:
+            released = await leases.release_orphans(session, self.clock.now())
+        if released:
+            log.warning("worker.took_over", rows=released)
+        return released
+
     async def run_forever(self, dsn: str) -> None:
         """Work until cancelled: callouts, sends and notices each in a loop of its own, woken by its own NOTIFY
         channel, so that a slow batch of one kind never holds up another and a wake-up costs only the loop it is
-        for. Survives database outages: logs, waits a poll interval, tries again."""
+        for. Nothing is taken up before this worker holds its number. Survives database outages: logs, waits a
+        poll interval, tries again."""
         loops = {
             Wake.callouts: (self._callouts, Callout),
             Wake.sends: (self._sends, Notification),
             Wake.notices: (self._notices, CadNotice),
         }
         wakes = {wake: asyncio.Event() for wake in loops}
-        log.info("worker.started", channel=self.channel.name)
-        await asyncio.gather(
-            self._listen(dsn, wakes),
-            self._audit_forever(),
-            *(self._loop(step, model, wakes[wake]) for wake, (step, model) in loops.items()),
-        )
+        listening = asyncio.create_task(self._listen(dsn, wakes))
+        try:
+            await self.alive.wait()
+            log.info("worker.started", channel=self.channel.name, number=self.number)
+            await asyncio.gather(
+                listening,
+                self._every(self.settings.worker_audit_seconds, self.audit),
+                self._every(self.settings.worker_sweep_seconds, self.sweep),
+                *(self._loop(step, model, wakes[wake]) for wake, (step, model) in loops.items()),
+            )
+        finally:
+            listening.cancel()
 
     async def _loop(self, step: Callable[[], Awaitable[int]], model: Any, wake: asyncio.Event) -> None:
         while True:
@@ -416,8 +489,8 @@ class Worker:
                 if await step():
                     continue  # more may be due already
                 wait = await self.next_due_in(model)
-            except (OSError, SQLAlchemyError) as exc:
-                log.error("worker.database_error", error=type(exc).__name__)
+            except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("worker.database_error", error=type(exc).__name__)
                 wait = self.settings.worker_poll_seconds
             except Exception:  # a bug in one row must not stop every callout: say so loudly, go on
                 log.exception("worker.unexpected_error", step=step.__name__)
@@ -426,7 +499,8 @@ class Worker:
                 await asyncio.wait_for(wake.wait(), timeout=wait)
 
     async def _listen(self, dsn: str, wakes: dict[Wake, asyncio.Event]) -> None:
-        """Each NOTIFY channel wakes its loop; a lost connection is made again (the loops poll meanwhile)."""
+        """Hold this worker's number and hear each NOTIFY channel on one connection; a lost connection is made
+        again, and the same number held again (the loops poll meanwhile)."""
 
         def waker(_: object, __: object, channel: str, ___: object) -> None:
             wakes[Wake(channel)].set()
@@ -437,17 +511,20 @@ class Worker:
                 closed = asyncio.Event()
                 listener.add_termination_listener(lambda _, closed=closed: closed.set())
                 try:
+                    self.number = await leases.hold(listener, self.number)
                     for wake in wakes:
                         await listener.add_listener(wake.value, waker)
+                    self.alive.set()
                     await closed.wait()
                 finally:
+                    self.alive.clear()
                     await listener.close()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.error("worker.listen_error", error=type(exc).__name__)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("worker.listen_error", error=type(exc).__name__)
                 await asyncio.sleep(self.settings.worker_poll_seconds)
 
-    async def _audit_forever(self) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
         while True:
-            with contextlib.suppress(OSError, SQLAlchemyError):
-                await self.audit()
-            await asyncio.sleep(self.settings.worker_audit_seconds)
+            with contextlib.suppress(OSError, SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await job()
+            await asyncio.sleep(seconds)

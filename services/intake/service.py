@@ -78,7 +78,8 @@ EARLIER_ANSWER = Sql(
 # Its own statement, after the upsert took the incident's lock: a statement's snapshot is taken when it starts,
 # and this one must see a callout that an event for the same incident committed meanwhile.
 LIVE_CALLOUT = Sql(
-    f"SELECT id, status, code, tier FROM callouts WHERE incident_id = :incident_id AND status IN ({LIVE_SQL})"  # noqa: S608
+    "SELECT id, status, code, tier FROM callouts"
+    f" WHERE incident_id = :incident_id AND status IN ({LIVE_SQL}) AND end_requested_at IS NULL"
 )
 
 NEW_CALLOUT = Sql("""
@@ -88,14 +89,11 @@ VALUES (:id, :incident_id, :agency_id, :code, :tier, :area, :language, 'pending'
         '[]', :now, :now)
 """)
 
-# One nobody was alerted for simply ends; otherwise the alerts worker tells whoever was. Decided by the row as it
-# is now, whatever a worker did since the callout was read.
+# Intake only asks for the end; the alerts worker carries it out (services/alerts/callout.py owns the status),
+# telling whoever was alerted.
 END_CALLOUT = Sql(f"""
-UPDATE callouts SET end_reason = :reason, updated_at = :now,
-    status = CASE status WHEN 'pending' THEN 'cancelled' ELSE 'cancelling' END,
-    due_at = CASE status WHEN 'pending' THEN due_at ELSE :now END
-WHERE id = :id AND status IN ({LIVE_SQL})
-RETURNING status
+UPDATE callouts SET end_reason = :reason, end_requested_at = :now, due_at = :now
+WHERE id = :id AND status IN ({LIVE_SQL}) AND end_requested_at IS NULL
 """)  # noqa: S608 - statuses from constants
 
 # The tier as the premise leaves it; the timeline entries, in order; the danger screen as an assessment, unless
@@ -286,7 +284,6 @@ async def known_at(
 
 
 async def end_callout(conn: asyncpg.Connection, callout_id: uuid.UUID, reason: str, now: datetime) -> None:
-    """Stop a callout; the alerts worker is woken to tell whoever was alerted."""
-    ended = await END_CALLOUT.fetchrow(conn, {"id": callout_id, "reason": reason, "now": now})
-    if ended is not None and ended["status"] == CalloutStatus.cancelling:
-        await conn.execute(f"NOTIFY {Wake.callouts.value}")
+    """Ask for a callout's end, and wake the alerts worker to carry it out."""
+    await END_CALLOUT.execute(conn, {"id": callout_id, "reason": reason, "now": now})
+    await conn.execute(f"NOTIFY {Wake.callouts.value}")

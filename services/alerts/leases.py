@@ -1,0 +1,78 @@
+"""Leases that die with their worker.
+
+Each worker takes a number and holds it as a PostgreSQL session-level advisory lock on its listening connection,
+for as long as it lives. Work it takes up while it waits on the outside world (a directory answer, a Twilio
+create, a CAD post) is marked with that number. When the worker dies — SIGKILL, OOM, a lost connection — the
+server ends its session and the lock with it, at once: any other worker's sweep then sees work whose holder is gone
+and makes it due now. A worker that is alive keeps its work however slow the provider is; the lease's own expiry
+(CALLOUT_WORKER_LEASE_SECONDS) is only the backstop.
+
+Why a session lock rather than a heartbeat: the server itself knows when a session ends, so there is no beat to
+tune against the cost of writing it, nor a window in which a dead worker still looks alive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.tables import Wake
+
+LOCK_SPACE = 0x434C  # the first key of every worker's lock, pg_advisory_lock(LOCK_SPACE, number)
+
+# The numbers of the workers alive now, on this database (pg_locks shows the whole server).
+LIVE_WORKERS = f"""
+SELECT objid::integer FROM pg_locks
+WHERE locktype = 'advisory' AND classid = {LOCK_SPACE} AND objsubid = 2 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""  # noqa: S608 - a constant
+
+# The tables whose pending rows are leased, and the loop each one wakes.
+LEASED = {"callouts": Wake.callouts, "notifications": Wake.sends, "cad_notices": Wake.notices}
+
+
+async def hold(conn: asyncpg.Connection, number: int | None) -> int:
+    """Hold `number` on `conn` (again, after a lost connection), or a new one; returns the number held."""
+    while True:
+        if number is None:
+            number = int(await conn.fetchval("SELECT nextval('worker_numbers')"))
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SPACE, number):
+            return number
+        number = None  # held by another worker (the sequence went round): take the next
+
+
+def orphaned(table: str) -> str:
+    """Pending rows of `table` leased by a worker that is gone."""
+    leased = "status = 'pending' AND leased_by IS NOT NULL"
+    return f"{leased} AND leased_by NOT IN ({LIVE_WORKERS})"
+
+
+async def release_orphans(session: AsyncSession, now: datetime) -> int:
+    """Make the work of dead workers due now, and wake the loops it belongs to. Returns how many rows."""
+    released = 0
+    for table, wake in LEASED.items():
+        rows = await session.execute(
+            text(f"UPDATE {table} SET due_at = :now, leased_by = NULL WHERE {orphaned(table)} RETURNING 1"),  # noqa: S608
+            {"now": now},
+        )
+        if count := len(rows.all()):
+            released += count
+            await session.execute(text(f"NOTIFY {wake.value}"))
+    return released
+
+
+async def unheld(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many rows of work no live worker holds, and since when the oldest was leased (for /readyz)."""
+    count, oldest = 0, None
+    for table in LEASED:
+        row: Any = (
+            await session.execute(text(f"SELECT count(*), min(leased_at) FROM {table} WHERE {orphaned(table)}"))  # noqa: S608
+        ).one()
+        count += row[0]
+        if row[1] is not None and (oldest is None or row[1] < oldest):
+            oldest = row[1]
+    return count, oldest
