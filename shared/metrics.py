@@ -25,6 +25,7 @@ HANDOFF_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("callout_queue_depth", "Work due now and waiting for a worker", ["kind"])
 OLDEST_OVERDUE = Gauge("callout_oldest_overdue_seconds", "How late the most overdue timer is (0: none late)")
+UNHELD_WORK = Gauge("callout_unheld_work", "Work leased by a worker that is gone, not yet taken up by another")
 
 
 def handoff(interval: str, tier: str, since: datetime, now: datetime) -> None:

@@ -31,8 +31,12 @@ class Server:
             CALLOUT, "serve", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         server = cls(process)
-        async with asyncio.timeout(30):
-            await server.started.wait()
+        try:
+            async with asyncio.timeout(30):
+                await server.started.wait()
+        except TimeoutError:
+            await server.stop()
+            raise AssertionError(f"callout serve {' '.join(args)} did not start:\n{server.log[-3000:]}") from None
         return server
 
     async def _read(self) -> None:

@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from services.alerts import leases
 from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
 from services.alerts.directory_client import DirectoryClient
 from services.alerts.models import CadNotice, Notification
@@ -21,7 +22,7 @@ from services.alerts.settings import AlertsSettings
 from services.alerts.worker import Worker, oldest_overdue, waiting
 from shared.app import Service
 from shared.db import libpq_url
-from shared.metrics import OLDEST_OVERDUE, QUEUE_DEPTH
+from shared.metrics import OLDEST_OVERDUE, QUEUE_DEPTH, UNHELD_WORK
 from shared.tables import Callout
 
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
@@ -41,10 +42,12 @@ def channel_for(settings: AlertsSettings) -> Channel:
 
 
 async def overdue_report(app: FastAPI) -> dict[str, Any]:
-    """The oldest overdue escalation step or send, for /readyz: a stalled worker shows here first."""
+    """The oldest overdue escalation step or send, and the work a worker that died still holds, for /readyz: a
+    stalled or dead worker shows here first."""
     async with app.state.db.sessionmaker() as session:
         late = await oldest_overdue(session, app.state.clock.now())
-    return {"oldest_overdue_seconds": None if late is None else round(late, 1)}
+        unheld, _ = await leases.unheld(session)
+    return {"oldest_overdue_seconds": None if late is None else round(late, 1), "work_held_by_no_worker": unheld}
 
 
 async def queue_metrics(app: FastAPI) -> None:
@@ -55,6 +58,7 @@ async def queue_metrics(app: FastAPI) -> None:
             due = await session.scalar(select(func.count()).where(waiting(model), model.due_at <= now))
             QUEUE_DEPTH.labels(kind=kind).set(due or 0)
         OLDEST_OVERDUE.set(await oldest_overdue(session, now) or 0)
+        UNHELD_WORK.set((await leases.unheld(session))[0])
 
 
 def service() -> Service:

@@ -283,7 +283,7 @@ def start_next_step(state: State, now: datetime) -> Decision:
     index, round_ = state.step + 1, state.round
     skipped: list[str] = []
     recipients: list[Person] = []
-    for _ in range(len(steps) * (repeat + 1) + 1):
+    for _ in range(len(steps) * (repeat + 1) if steps else 0):
         if index >= len(steps):
             if round_ >= repeat:
                 break

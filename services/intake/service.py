@@ -78,8 +78,8 @@ EARLIER_ANSWER = Sql(
 # Its own statement, after the upsert took the incident's lock: a statement's snapshot is taken when it starts,
 # and this one must see a callout that an event for the same incident committed meanwhile.
 LIVE_CALLOUT = Sql(
-    "SELECT id, status, code, tier FROM callouts"
-    f" WHERE incident_id = :incident_id AND status IN ({LIVE_SQL}) AND end_requested_at IS NULL"
+    f"SELECT id, status, code, tier FROM callouts WHERE incident_id = :incident_id AND status IN ({LIVE_SQL})"  # noqa: S608
+    " AND end_requested_at IS NULL"
 )
 
 NEW_CALLOUT = Sql("""
