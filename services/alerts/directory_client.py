@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from services.alerts.callout import Person, Policy, Value
 from shared.clock import Clock
 
 
 class DirectoryUnavailable(Exception):
     pass
+
+
+class OnCallAnswer(Value):
+    """What the directory answers: who is on call, in order (primaries, backups, supervisors), and how the tier
+    escalates there."""
+
+    chain: tuple[Person, ...]
+    policy: Policy
 
 
 Question = tuple[str, str | None, str | None, str]
@@ -27,14 +36,14 @@ class DirectoryClient:
 
     def __init__(self, http: httpx.AsyncClient, *, clock: Clock, fresh_for: timedelta) -> None:
         self.http, self.clock, self.fresh_for = http, clock, fresh_for
-        self._answers: dict[Question, tuple[datetime, dict[str, Any]]] = {}
+        self._answers: dict[Question, tuple[datetime, OnCallAnswer]] = {}
         self._asking: defaultdict[Question, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._refreshing: dict[Question, asyncio.Task[None]] = {}
         self._unsaved: set[Question] = set()  # refreshed beside a callout: the next caller is told it is new
 
     async def on_call(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[OnCallAnswer, bool]:
         """Who is on call, in order, and how `tier` escalates there; and whether the directory was asked just now
         (False: a kept answer)."""
         key = (agency, area, language, tier)
@@ -66,7 +75,7 @@ class DirectoryClient:
 
     async def _ask(
         self, agency: str, *, area: str | None, at: datetime, language: str | None, tier: str
-    ) -> dict[str, Any]:
+    ) -> OnCallAnswer:
         params = {"at": at.isoformat(), "tier": tier}
         if area:
             params["area"] = area
@@ -75,9 +84,6 @@ class DirectoryClient:
         try:
             response = await self.http.get(f"/v1/directory/agencies/{agency}/on-call", params=params)
             response.raise_for_status()
-            answer: dict[str, Any] = response.json()
-            if not isinstance(answer.get("chain"), list) or not isinstance(answer.get("policy"), dict):
-                raise ValueError("an answer without a chain or a policy")
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            return OnCallAnswer.model_validate_json(response.content)
+        except (httpx.HTTPError, ValidationError) as exc:  # an answer that is not one is no answer
             raise DirectoryUnavailable(type(exc).__name__) from exc
-        return answer

@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from services.alerts import escalation, leases
-from services.alerts.callout import Due, Person, Policy, Roster, RosterSource
+from services.alerts.callout import Due, Person, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
-from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable
+from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
 from services.alerts.models import CadNotice, KnownRoster, Notification
 from services.alerts.settings import AlertsSettings
 from shared import metrics, webhooks
@@ -52,9 +52,8 @@ LOOKUP_PATIENCE = timedelta(seconds=30)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def roster_from(chain: list[dict[str, Any]], hotline: str, source: RosterSource) -> Roster:
+def roster_from(people: tuple[Person, ...], hotline: str, source: RosterSource) -> Roster:
     """The directory's ordered chain, grouped by role, plus the hotline, and where the chain came from."""
-    people = [Person.model_validate(entry) for entry in chain]
     return Roster(
         primary=tuple(p for p in people if p.role == "primary"),
         backup=tuple(p for p in people if p.role == "backup"),
@@ -65,10 +64,11 @@ def roster_from(chain: list[dict[str, Any]], hotline: str, source: RosterSource)
 
 
 async def remember_roster(
-    session: AsyncSession, agency_id: int, question: dict[str, Any], answer: dict[str, Any], now: datetime
+    session: AsyncSession, agency_id: int, question: dict[str, Any], answer: OnCallAnswer, now: datetime
 ) -> None:
     """Keep the directory's answer, to route by while it cannot be reached."""
-    statement = insert(KnownRoster).values(agency_id=agency_id, **question, answer=answer, fetched_at=now)
+    kept = answer.model_dump(mode="json")
+    statement = insert(KnownRoster).values(agency_id=agency_id, **question, answer=kept, fetched_at=now)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["agency_id", "area", "language", "tier"],
@@ -179,7 +179,7 @@ class Worker:
 
     async def _route(self, leased: Callout) -> None:
         question: dict[str, Any] = {"area": leased.area, "language": leased.language, "tier": leased.tier}
-        answer: dict[str, Any] | None
+        answer: OnCallAnswer | None
         try:
             answer, asked = await self.directory.on_call(leased.agency.slug, at=self.clock.now(), **question)
             source = RosterSource(kind="directory")
@@ -201,8 +201,7 @@ class Worker:
                 callout.due_at = now + backoff(callout.attempts, first=1)
                 return
             hotline = leased.agency.hotline
-            roster = roster_from(answer["chain"], hotline, source) if answer else None
-            policy = Policy.model_validate(answer["policy"]) if answer else None
+            roster, policy = (roster_from(answer.chain, hotline, source), answer.policy) if answer else (None, None)
             first = await escalation.route(
                 session, callout, roster, policy, hotline=hotline, now=now, settings=self.settings
             )
@@ -215,7 +214,7 @@ class Worker:
         if first:
             metrics.handoff("first_alert", leased.tier, leased.created_at, self.clock.now())
 
-    async def _last_known(self, agency_id: int, question: dict[str, Any]) -> tuple[dict[str, Any] | None, RosterSource]:
+    async def _last_known(self, agency_id: int, question: dict[str, Any]) -> tuple[OnCallAnswer | None, RosterSource]:
         """The directory's last answer to this question, and how old it is: better than waiting for it to
         come back while a survivor waits."""
         async with self.db.sessionmaker() as session:
@@ -230,7 +229,8 @@ class Worker:
         if known is None:
             return None, RosterSource(kind="none")
         age = (self.clock.now() - known.fetched_at).total_seconds()
-        return known.answer, RosterSource(kind="last known", fetched_at=known.fetched_at.isoformat(), age_seconds=age)
+        answer = OnCallAnswer.model_validate(known.answer)
+        return answer, RosterSource(kind="last known", fetched_at=known.fetched_at.isoformat(), age_seconds=age)
 
     @staticmethod
     async def _still_mine(session: AsyncSession, leased: Any) -> Any:
