@@ -228,9 +228,9 @@ async def test_work_held_by_a_worker_that_died_is_taken_up_at_once_and_a_live_wo
     await worker.run_once()
     dsn = libpq_url(app.state.db.url)
     holder, sweeper = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    worker.number = await leases.hold(sweeper, None)
+    worker.number = await leases.hold(sweeper)
     worker.alive.set()
-    dead = await leases.hold(holder, None)
+    dead = await leases.hold(holder)
     # The text is in flight at a worker that holds its number: leased to it for the lease's 90 s.
     async with app.state.db.sessionmaker.begin() as session:
         await session.execute(

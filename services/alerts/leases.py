@@ -35,14 +35,17 @@ WHERE locktype = 'advisory' AND classid = {LOCK_SPACE} AND objsubid = 2 AND gran
 LEASED = {"callouts": Wake.callouts, "notifications": Wake.sends, "cad_notices": Wake.notices}
 
 
-async def hold(conn: asyncpg.Connection, number: int | None) -> int:
-    """Hold `number` on `conn` (again, after a lost connection), or a new one; returns the number held."""
+async def hold(conn: asyncpg.Connection) -> int:
+    """Take a new number and hold it on `conn` for as long as the connection lives.
+
+    Always a new one, also after a lost connection: what the worker had leased before may have been abandoned
+    (a database restart fails the transactions that would have recorded it), and under a new number it is
+    taken up at once instead of waiting out its lease."""
     while True:
-        if number is None:
-            number = int(await conn.fetchval("SELECT nextval('worker_numbers')"))
+        number = int(await conn.fetchval("SELECT nextval('worker_numbers')"))
         if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", LOCK_SPACE, number):
             return number
-        number = None  # held by another worker (the sequence went round): take the next
+        # held by another worker (the sequence went round): take the next
 
 
 def orphaned(table: str) -> str:

@@ -484,6 +484,7 @@ class Worker:
 
     async def _loop(self, step: Callable[[], Awaitable[int]], model: Any, wake: asyncio.Event) -> None:
         while True:
+            await self.alive.wait()  # work is leased under this worker's number: only while it holds one
             wake.clear()
             try:
                 if await step():
@@ -500,7 +501,7 @@ class Worker:
 
     async def _listen(self, dsn: str, wakes: dict[Wake, asyncio.Event]) -> None:
         """Hold this worker's number and hear each NOTIFY channel on one connection; a lost connection is made
-        again, and the same number held again (the loops poll meanwhile)."""
+        again, with a new number (leases.hold says why; the loops poll meanwhile)."""
 
         def waker(_: object, __: object, channel: str, ___: object) -> None:
             wakes[Wake(channel)].set()
@@ -511,7 +512,7 @@ class Worker:
                 closed = asyncio.Event()
                 listener.add_termination_listener(lambda _, closed=closed: closed.set())
                 try:
-                    self.number = await leases.hold(listener, self.number)
+                    self.number = await leases.hold(listener)
                     for wake in wakes:
                         await listener.add_listener(wake.value, waker)
                     self.alive.set()
