@@ -117,6 +117,23 @@ async def test_when_the_provider_cannot_say_the_lookup_is_retried_and_only_then_
     assert len(fake_twilio.texts) == 1
 
 
+async def test_a_lost_text_is_still_looked_up_after_lookups_that_failed_and_is_not_sent_twice(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock
+) -> None:
+    fake_twilio.fail_next(Fault(hang_after=True, only="sms"))
+    ref = (await post_event(client, dv_event())).json()["incident_ref"]
+    await worker.run_once()
+    fake_twilio.fail_next(*[Fault(status=503, only="list")] * 3)  # Twilio answers the first lookups with a 503
+
+    for _ in range(6):
+        clock.advance(timedelta(seconds=3))
+        await worker.run_once()
+
+    assert len(fake_twilio.texts) == 1
+    [entry] = sent_entries(await timeline(client, admin, ref))
+    assert entry["reconciled"] == "found at the provider"
+
+
 async def test_two_calls_to_one_phone_whose_answers_were_both_lost_are_each_found_as_their_own(
     client: httpx.AsyncClient, app: Any, worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock
 ) -> None:

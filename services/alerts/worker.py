@@ -105,12 +105,15 @@ async def oldest_overdue(session: AsyncSession, now: datetime) -> float | None:
 
 @dataclass(frozen=True)
 class Lookup:
-    """What the provider says of an attempt whose answer was lost: its id there, none at all, or nothing
-    (the lookup itself failed)."""
+    """What the provider says of an attempt whose answer was lost: its id there, none (`provider_id` None), or
+    nothing (`error`: the lookup itself failed)."""
 
     provider_id: str | None = None
-    answered: bool = True
     error: SendFailed | None = None
+
+
+UNKNOWN_SENT_AGAIN = "outcome unknown; sent again"
+ABSENT_SENT_AGAIN = "not found at the provider; sent again"
 
 
 class Worker:
@@ -267,18 +270,22 @@ class Worker:
                 return
             if lookup.error is not None:
                 assert notification.started_at is not None
-                if self.clock.now() - notification.started_at < LOOKUP_PATIENCE:
-                    await self._record(notification, lookup.error)  # the lookup is retried: nothing is sent
+                if self.clock.now() - notification.started_at < LOOKUP_PATIENCE:  # ask again; nothing is sent
+                    failure = lookup.error
+                    reason = f"its outcome could not be learned: {failure.reason}"
+                    unlearned = SendFailed(reason, retryable=True, retry_after=failure.retry_after)
+                    await self._record(notification, unlearned, in_flight=True)
                     return
-                earlier = "outcome unknown; sent again"
+                earlier = UNKNOWN_SENT_AGAIN
             else:
-                earlier = "not found at the provider; sent again"
+                earlier = ABSENT_SENT_AGAIN
         outcome: str | SendFailed
         try:
             outcome = await self._hand_over(notification)
         except SendFailed as exc:
             outcome = exc
-        await self._record(notification, outcome, earlier=earlier)
+        unknown = isinstance(outcome, SendFailed) and (outcome.unknown or earlier == UNKNOWN_SENT_AGAIN)
+        await self._record(notification, outcome, earlier=earlier, in_flight=unknown)
 
     def _status_callback(self, notification: Notification) -> str:
         """Unique to this alert: Twilio's callbacks for it, and its record of them, name the alert itself."""
@@ -306,7 +313,7 @@ class Worker:
             )
         except SendFailed as exc:
             log.warning("send.lookup_failed", notification_id=str(notification.id), error=exc.reason)
-            return Lookup(answered=False, error=exc)
+            return Lookup(error=exc)
         if found is not None:
             async with self.db.sessionmaker() as session:
                 owner = await session.scalar(select(Notification.id).where(Notification.provider_id == found))
@@ -323,8 +330,10 @@ class Worker:
         *,
         found: str | None = None,
         earlier: str | None = None,
+        in_flight: bool = False,
     ) -> None:
-        """What became of the attempt, if the notification is still this worker's to record."""
+        """What became of the attempt, if the notification is still this worker's to record. `in_flight`: an
+        attempt of ours whose outcome is unknown may still be out there (the next one looks it up first)."""
         async with self.db.sessionmaker.begin() as session:
             notification: Notification | None = await self._still_mine(session, leased)
             if notification is None:
@@ -344,8 +353,8 @@ class Worker:
                 bound.info("send.sent", kind=notification.kind, provider=self.channel.name, reconciled=bool(found))
                 return
             notification.error, notification.updated_at = outcome.reason[:200], now
-            if not outcome.unknown and notification.started_at == leased.started_at and earlier is None:
-                notification.started_at = None  # an answer came: nothing of ours is in flight
+            if not in_flight:
+                notification.started_at = None
             if outcome.retryable:
                 delay = backoff(notification.attempts)
                 if outcome.retry_after is not None:
