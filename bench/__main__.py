@@ -9,7 +9,10 @@
 - timer_lateness_ms: 10,000 open callouts whose next escalation steps fall due over 10 minutes; how late each
   of those due in the first 30 s starts.
 The server runs one process per core (`serve --processes`), as an operator would run it on this machine.
-The last line printed is one JSON object with the figures.
+- faults: the escalation engine under failure (bench/faults.py): split services, a fake Twilio failing 43 % of
+  requests, a worker SIGKILLed every few seconds; first-text latency, duplicates, lost, unheard, misattributed.
+BENCH_ONLY=quiet or BENCH_ONLY=faults runs one phase alone. The last line printed is one JSON object with the
+figures (the faults phase's under "faults").
 """
 
 from __future__ import annotations
@@ -33,16 +36,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
-from sqlalchemy import make_url
 
-from callout import embedded
+from bench import faults
+from bench.common import ADMIN, DATA_KEY, fresh_database, p99, priority_event, production_env
 from shared.crypto import Sealer
 from shared.db import libpq_url
-from tests.factories import HOTLINE, PHONES, dv_event, make_program, signed
-from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+from tests.factories import HOTLINE, PHONES, make_program, signed
+from tests.fake_twilio import FakeTwilio
 
-ADMIN = "bench-admin-token-0123456789abcdef"
-DATA_KEY = "bench-data-key-0123456789abcdef0123456789"
 RATE = float(os.environ.get("BENCH_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 # Each process's first seconds prepare its statements and fill its caches: timed apart, and printed.
@@ -54,27 +55,8 @@ SATURATION_SECONDS = float(os.environ.get("BENCH_SATURATION_SECONDS", "10"))
 OPEN_CALLOUTS = int(os.environ.get("BENCH_OPEN_CALLOUTS", "10000"))
 TIMER_SPREAD = float(os.environ.get("BENCH_TIMER_SPREAD", "600"))  # next steps fall due over 10 minutes...
 TIMER_WINDOW = float(os.environ.get("BENCH_TIMER_WINDOW", "30"))  # ...of which the bench watches the first 30 s
-
-
-def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    server = (
-        os.environ.get("CALLOUT_BENCH_DATABASE_URL")
-        or os.environ.get("CALLOUT_TEST_DATABASE_URL")
-        or embedded.start(Path(".callout/bench"))
-    )
-    name = f"callout_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(libpq_url(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+# One phase alone: "quiet" (the figures above) or "faults" (bench/faults.py); unset, both.
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 
 @asynccontextmanager
@@ -82,19 +64,7 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "CALLOUT_ENVIRONMENT": "production",
-        "CALLOUT_DATABASE_URL": database_url,
-        "CALLOUT_PORT": str(port),
-        "CALLOUT_ADMIN_TOKEN": ADMIN,
-        "CALLOUT_DATA_KEY": DATA_KEY,
-        "CALLOUT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "CALLOUT_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "CALLOUT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "CALLOUT_TWILIO_FROM": FROM,
-        "CALLOUT_TWILIO_API_BASE": twilio.base_url,
-    }
+    env = {**production_env(database_url, twilio, f"http://127.0.0.1:{port}"), "CALLOUT_PORT": str(port)}
     callout = str(Path(sys.executable).with_name("callout"))
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
@@ -114,13 +84,6 @@ async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> As
         finally:
             process.terminate()
             await process.wait()
-
-
-def priority_event(**overrides: Any) -> dict[str, Any]:
-    """The commonest screened-in call: the priority tier, whose first alert is one text. Each at an address of
-    its own, as calls are: one address called from a thousand times is another test (premise signals)."""
-    location = {"address": f"{random.randrange(1, 99999)} Ziggurat Lane", "city": "Springfield", "state": "IL"}  # noqa: S311
-    return dv_event(screen={"instrument": "LAP", "answers": {"q3": "yes"}}, cautions=[], location=location, **overrides)
 
 
 async def webhook_to_sms(
@@ -246,6 +209,7 @@ async def timer_lateness(database_url: str) -> dict[str, float]:
             {
                 "primary": [
                     {
+                        "role": "primary",
                         "advocate_id": 1,
                         "key": "luis",
                         "phone": PHONES["luis"],
@@ -254,7 +218,14 @@ async def timer_lateness(database_url: str) -> dict[str, float]:
                     }
                 ],
                 "backup": [
-                    {"advocate_id": 3, "key": "mei", "phone": PHONES["mei"], "language_match": None, "reason": "bench"}
+                    {
+                        "role": "backup",
+                        "advocate_id": 3,
+                        "key": "mei",
+                        "phone": PHONES["mei"],
+                        "language_match": None,
+                        "reason": "bench",
+                    }
                 ],
                 "supervisor": [],
                 "hotline": HOTLINE,
@@ -341,7 +312,8 @@ async def timer_lateness(database_url: str) -> dict[str, float]:
     return {"p50": round(statistics.median(late), 1), "p99": round(p99(late), 1), "missed": missing}
 
 
-async def main() -> None:
+async def quiet_figures() -> dict[str, Any]:
+    """The figures of a quiet day: latency, intake's capacity, timers; printed, and returned."""
     twilio = FakeTwilio()
     await twilio.start()
     log = Path(".callout/bench-server.log")
@@ -381,6 +353,17 @@ async def main() -> None:
         "intake_new_incidents_per_s": new["events_per_s"],
         "timer_lateness_ms": {"p50": timers["p50"], "p99": timers["p99"]},
     }
+    return figures
+
+
+async def main() -> None:
+    if ONLY not in ("", "quiet", "faults"):
+        sys.exit(f"BENCH_ONLY={ONLY!r}: quiet or faults, or unset for both")
+    figures: dict[str, Any] = {}
+    if ONLY != "faults":
+        figures.update(await quiet_figures())
+    if ONLY != "quiet":
+        figures["faults"] = await faults.figures()
     print(json.dumps(figures))
 
 
