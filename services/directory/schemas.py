@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from shared.phones import E164
+from shared.text import Storable
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
@@ -45,7 +46,7 @@ CodeMap = Annotated[
 ]
 
 
-class In(BaseModel):
+class In(Storable):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -14,16 +14,17 @@ from xml.etree.ElementTree import Element
 
 import langcodes
 from defusedxml import ElementTree  # type: ignore[import-untyped]  # ships no types
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
 
 from services.intake.schemas import CadEvent, EventStatus
+from shared.text import Storable
 
 Id = Annotated[str, StringConstraints(max_length=256)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 PIDF_LO_MAX = 64 * 1024
 
 
-class Lenient(BaseModel):
+class Lenient(Storable):
     """A part of an EIDO document: the fields named are checked, the rest are ignored (and so never kept)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Annotated
@@ -31,6 +33,7 @@ from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.requests import read_bounded_body
 from shared.tables import Agency, Stage, record_stage
+from shared.text import find_unstorable
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -74,6 +77,26 @@ class AgencyCache:
         return agency, False
 
 
+# How text PostgreSQL cannot store comes in JSON: escaped (raw control characters and invalid UTF-8 are no JSON).
+UNSTORABLE_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89abcdefABCDEF]")
+
+
+def refuse_unstorable(body: bytes) -> None:
+    """A NUL or a lone surrogate anywhere in the document, read or not, is a 422 naming where it is, in the
+    document's own terms ("location.address"). pydantic's JSON parser would stop at a lone surrogate short of any
+    field; the standard library's reads it. Only a body that looks as if it holds one is parsed twice (an escaped
+    surrogate pair, an emoji, is text like any other)."""
+    if not UNSTORABLE_ESCAPE.search(body):
+        return
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return  # not JSON: the reader says so
+    if found := find_unstorable(document):
+        path, problem = found
+        raise invalid_payload([{"loc": path, "msg": problem}])
+
+
 WebhookId = Annotated[str | None, Header(max_length=128, description="Standard Webhooks message id; idempotency key")]
 
 
@@ -89,6 +112,7 @@ async def accept(
     assert webhook_id is not None  # verify() refuses requests without one
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise UnsupportedMediaType("Events are JSON: send Content-Type: application/json.")
+    refuse_unstorable(body)
     try:
         event = read(body, known)
     except ValidationError as exc:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.text import Storable
+
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 # BCP 47: a primary subtag and optional subtags ("es", "zh-Hant", "pt-BR").
@@ -15,7 +17,7 @@ Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9
 Answer = Literal["yes", "no", "not_answered"]
 
 
-class Strict(BaseModel):
+class Strict(Storable):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

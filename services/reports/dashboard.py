@@ -22,6 +22,7 @@ from shared.auth import Principal, Role, principal_for
 from shared.db import SessionDep
 from shared.incidents import timeline, visible_incident
 from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident
+from shared.text import StorableStr
 
 router = APIRouter(tags=["reports"], include_in_schema=False)
 COOKIE = "callout_token"
@@ -42,10 +43,10 @@ def period(
     request: Request,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
-    agency: Annotated[str | None, Query(max_length=64)] = None,
-    area: Annotated[str | None, Query(max_length=64)] = None,
-    tier: Annotated[str | None, Query(max_length=16)] = None,
-    language: Annotated[str | None, Query(max_length=35)] = None,
+    agency: Annotated[StorableStr | None, Query(max_length=64)] = None,
+    area: Annotated[StorableStr | None, Query(max_length=64)] = None,
+    tier: Annotated[StorableStr | None, Query(max_length=16)] = None,
+    language: Annotated[StorableStr | None, Query(max_length=35)] = None,
 ) -> Filters:
     """The form's filters; by default the thirty days up to the next whole minute (this minute's calls too)."""
     upto = request.app.state.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -65,7 +66,9 @@ PeriodDep = Annotated[Filters, Depends(period)]
 
 
 @router.post("/dashboard/sign-in")
-async def sign_in(request: Request, session: SessionDep, token: Annotated[str, Form(max_length=200)]) -> Response:
+async def sign_in(
+    request: Request, session: SessionDep, token: Annotated[StorableStr, Form(max_length=200)]
+) -> Response:
     if await principal_for(request, session, token) is None:
         return page("Sign in", SIGN_IN.format(note="<p class=note>That token is not valid.</p>"))
     response = RedirectResponse("/dashboard", status_code=303)

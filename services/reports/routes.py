@@ -18,6 +18,7 @@ from shared.auth import Principal, PrincipalDep, Role
 from shared.db import SessionDep
 from shared.problems import Invalid, NotFound
 from shared.tables import Agency, Incident, Tier, TimelineEntry
+from shared.text import StorableStr
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses={401: {}, 404: {}, 422: {}})
 
@@ -27,12 +28,12 @@ class Filters:
         self,
         start: Annotated[datetime, Query(alias="from", description="RFC 3339; calls received from then")],
         end: Annotated[datetime, Query(alias="to", description="RFC 3339; calls received before then")],
-        agency: Annotated[str | None, Query(max_length=64)] = None,
-        area: Annotated[str | None, Query(max_length=64)] = None,
+        agency: Annotated[StorableStr | None, Query(max_length=64)] = None,
+        area: Annotated[StorableStr | None, Query(max_length=64)] = None,
         tier: Annotated[Literal["immediate", "priority", "follow_up"] | None, Query()] = None,
-        advocate: Annotated[str | None, Query(max_length=64, description="Who accepted (their key)")] = None,
+        advocate: Annotated[StorableStr | None, Query(max_length=64, description="Who accepted (their key)")] = None,
         language: Annotated[
-            str | None, Query(max_length=35, description="The victim's (BCP 47 primary subtag)")
+            StorableStr | None, Query(max_length=35, description="The victim's (BCP 47 primary subtag)")
         ] = None,
     ) -> None:
         if start.tzinfo is None or end.tzinfo is None or end <= start:
