@@ -15,15 +15,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import crypto
 from shared.clock import Clock, SystemClock
-from shared.db import Database, head_revision
+from shared.db import Database, driver_error, head_revision, is_outage, is_unstorable_text
 from shared.logging import RequestContextMiddleware
 from shared.problems import Problem, invalid_payload
 from shared.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
+# What a client is told to wait before trying again while the database is away: about a restart's length.
+RETRY_AFTER_SECONDS = 5
 log = structlog.get_logger()
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -74,6 +77,9 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.expected_revision = head_revision()
     install_problem_handlers(app)
+    # Inside the request context (so that an error's log line and answer carry the request id, and the request
+    # is logged with the status it was answered with), outside everything else of ours.
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router([s.readiness for s in services if s.readiness]))
     app.include_router(metrics_router([s.metrics for s in services if s.metrics]))
@@ -149,8 +155,58 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.info("request.client_disconnected")
         return problem_response(400, "Client disconnected", None)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # The details go to the log (without payloads); the client learns only that we failed.
-        log.exception("request.unhandled_error", error_type=type(exc).__name__)
-        return problem_response(500, "Internal server error", None)
+    # Exceptions without a handler here (a bug, the database away) are answered by ErrorBoundary: a handler for
+    # Exception would run in Starlette's ServerErrorMiddleware, which re-raises after answering — uvicorn then
+    # logs the error a second time and closes the client's connection.
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler took, logged once: the database away is a 503 to retry (a warning,
+    no traceback: nothing is wrong with Callout), text it cannot store a 422, anything else a bug — a 500, logged
+    with its traceback and without payloads (the client learns only that we failed)."""
+    if is_outage(exc):
+        log.warning("request.database_unavailable", error=type(driver_error(exc)).__name__)
+        return problem_response(
+            503,
+            "Service unavailable",
+            "The database cannot be reached just now; nothing was done. Try again shortly.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if is_unstorable_text(exc):
+        log.info("request.unstorable_text", error=type(driver_error(exc)).__name__)
+        return problem_response(
+            422, "Invalid request", "Text the database cannot store (a NUL character or a lone surrogate)."
+        )
+    log.exception("request.unhandled_error", error_type=type(exc).__name__)
+    return problem_response(500, "Internal server error", None)
+
+
+class ErrorBoundary:
+    """Answers what escapes the app (see error_response) and returns normally, so the server keeps the client's
+    connection: a keep-alive CAD adapter's next event comes on it. An error after the answer began cannot be
+    answered any more; it is logged, and the server closes the connection on the half-sent answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            try:
+                response = error_response(exc)
+            except Exception:  # telling the error apart failed: a bug all the same
+                log.exception("request.unhandled_error", error_type=type(exc).__name__)
+                response = problem_response(500, "Internal server error", None)
+            if not started:
+                await response(scope, receive, send)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any
 
 import asyncpg
@@ -16,10 +17,15 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, make_url, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+# How long a new connection may take: a server that does not answer at all (a host gone, packets dropped) is an
+# outage after this, not a request hanging for asyncpg's default minute.
+CONNECT_SECONDS = 10.0
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Several replicas may start at once; one migrates while the others wait on this lock.
@@ -49,6 +55,98 @@ def libpq_url(url: str) -> str:
     return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# -- the database away ------------------------------------------------------------------------------------------
+
+# The server said it is going away or not yet there: shut down by an operator or a crash, starting up, full.
+SERVER_AWAY = (
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.IdleSessionTimeoutError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+# What asyncpg says of a connection the server closed, or one left mid-operation: by a failed or cancelled
+# operation, or by a message the server sent unasked before closing it.
+CONNECTION_GONE = ("connection is closed", "cannot switch to state", "pool is clos")
+DRIVERS = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """Whether the traceback passes through asyncpg or SQLAlchemy: an OSError from anywhere else (a file, an HTTP
+    client) is no database outage."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(DRIVERS):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _driver_errors(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps, as SQLAlchemy wraps asyncpg's (DBAPIError, then the adapter's error)."""
+    chain, current = [exc], exc
+    while len(chain) < 4:
+        if isinstance(current, sa_exc.DBAPIError) and current.orig is not None:
+            current = current.orig
+        elif type(current).__module__.startswith("sqlalchemy") and current.__cause__ is not None:
+            current = current.__cause__
+        else:
+            break
+        chain.append(current)
+    return chain
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """What the driver raised, under SQLAlchemy's wrapping: the error a log line should name."""
+    return _driver_errors(exc)[-1]
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached or a connection to it was lost — as opposed to a
+    statement it refused, or a bug: the server away, restarting, its connections killed, the pool exhausted."""
+    for error in _driver_errors(exc):
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+            return True
+        if isinstance(error, (asyncpg.PostgresConnectionError, *SERVER_AWAY)):
+            return True
+        # "cannot switch to state 15; another operation (2) is in progress" is an InternalClientError: the server's
+        # FATAL ("terminating connection") came while the connection was idle, and the close is yet to come.
+        if isinstance(error, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError) and any(
+            gone in str(error) for gone in CONNECTION_GONE
+        ):
+            return True
+        # Refused, reset, timed out (TimeoutError is one), the socket gone: on the way to the database.
+        if isinstance(error, OSError) and (error is not exc or _raised_by_driver(error)):
+            return True
+    return False
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """Whether PostgreSQL (or asyncpg, encoding) refused text it cannot store: a NUL, a lone surrogate. Inputs are
+    checked for it (shared/text.py); this is what reaches the database from anywhere else."""
+    for error in _driver_errors(exc):
+        if isinstance(
+            error, asyncpg.exceptions.CharacterNotInRepertoireError | asyncpg.exceptions.UntranslatableCharacterError
+        ):
+            return True
+        if isinstance(error, asyncpg.exceptions.InvalidTextRepresentationError) and "surrogate" in str(error.detail):
+            return True
+        if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError) and isinstance(
+            error.__cause__, UnicodeEncodeError
+        ):
+            return True
+    return False
+
+
+def _mark_outage_as_disconnect(context: ExceptionContext) -> None:
+    """An outage error invalidates its connection at once (and the pool's older ones): SQLAlchemy itself knows a
+    disconnect only by a connection already closed, and would otherwise hand back one left mid-operation."""
+    if not context.is_disconnect and is_outage(context.original_exception):
+        context.is_disconnect = True
+
+
 @dataclass
 class Database:
     url: str
@@ -63,8 +161,10 @@ class Database:
             max_overflow=pool_size // 2,
             # a database error in a log line must not carry the values (phones, addresses) it was about
             hide_parameters=True,
+            connect_args={"timeout": CONNECT_SECONDS},
         )
         event.listen(engine.sync_engine, "checkout", _refuse_closed)
+        event.listen(engine.sync_engine, "handle_error", _mark_outage_as_disconnect)
         return cls(url, engine, async_sessionmaker(engine, expire_on_commit=False))
 
     async def warm(self) -> None:
@@ -105,18 +205,57 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+ACQUIRE_SECONDS = 10.0  # how long a request waits for a free driver connection before it is told to come back
+
+
 async def driver_pool(url: str, size: int) -> asyncpg.Pool:
     """A pool of plain asyncpg connections for the statements of a hot path (see Sql), opened at once. asyncpg
-    replaces a connection the server closed when it is next taken."""
-    return await asyncpg.create_pool(libpq_url(url), min_size=size, max_size=size, init=_json_codecs)
+    replaces a connection the server closed when it is next taken. Its floor is 0, so that while the database is
+    away nothing reconnects in the background (asyncpg logs a traceback for each try); connections are opened
+    here instead, and kept (no idle timeout)."""
+    pool = await asyncpg.create_pool(
+        libpq_url(url),
+        min_size=0,
+        max_size=size,
+        max_inactive_connection_lifetime=0,
+        init=_json_codecs,
+        timeout=CONNECT_SECONDS,
+    )
+    try:
+        async with AsyncExitStack() as stack:  # held together, so that each is a connection of its own
+            await asyncio.gather(*(stack.enter_async_context(pool.acquire()) for _ in range(size)))
+    except BaseException:
+        pool.terminate()
+        raise
+    return pool
+
+
+@asynccontextmanager
+async def driver_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the pool for one unit of work. One that fails with an outage, or whose work is cancelled
+    mid-statement, is terminated rather than given back: the next request gets a fresh one, never one the server
+    closed or one still in the middle of an operation ("cannot switch to state ..."). An outage also expires the
+    pool's other connections (each is replaced when next taken): they are likely gone with this one, unseen."""
+    async with pool.acquire(timeout=ACQUIRE_SECONDS) as conn:
+        try:
+            yield conn
+        except BaseException as exc:
+            outage = is_outage(exc)
+            if outage or isinstance(exc, asyncio.CancelledError):
+                conn.terminate()
+            if outage:
+                await pool.expire_connections()
+            raise
 
 
 def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pooled connection the server has closed (a restart, a failover, an idle timeout) is replaced before it
     is used: the pool takes another. Cheaper than a ping per checkout (a round trip on every CAD event), and it
-    covers the common case; a connection that died silently fails its first statement and is discarded."""
-    if dbapi_connection.driver_connection.is_closed():
-        raise DisconnectionError("closed by the server")
+    covers the common case; a connection that died silently fails its first statement and is discarded (see
+    _mark_outage_as_disconnect). One still in a transaction was left mid-way by a failure: replaced too."""
+    driver = dbapi_connection.driver_connection
+    if driver.is_closed() or driver.is_in_transaction():
+        raise sa_exc.DisconnectionError("closed by the server, or left mid-transaction")
 
 
 def alembic_config(url: str) -> Config:

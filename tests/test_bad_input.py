@@ -1,23 +1,30 @@
 """Text PostgreSQL cannot store (a NUL, a lone surrogate) is a 422 naming its field wherever it comes in, and
-changes nothing."""
+changes nothing; a bug is a 500 problem logged once, and the client's keep-alive connection serves on."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
+from callout.compose import Part, build
+from services.alerts.settings import AlertsSettings
 from shared.db import libpq_url
 from tests.factories import SECRET, count_rows, dv_event, make_program, post_event, signed
+from tests.processes import free_port
 from tests.test_eido import eido_document
 
 NUL, LONE_SURROGATE = "\u0000", "\ud800"
@@ -202,3 +209,79 @@ async def test_a_report_filter_postgresql_cannot_store_is_a_422_naming_it(
     response = await client.get("/v1/reports/summary", params={**period, "area": "1\u0000"}, headers=admin)
 
     assert_names(response, "query.area")
+
+
+@pytest.mark.usefixtures("program")
+async def test_such_text_that_reaches_the_database_unchecked_is_a_422_not_a_500(
+    client: httpx.AsyncClient, admin: dict[str, str], database_url: str
+) -> None:
+    # An area's code is a path segment the route takes as it comes: PostgreSQL is the first to refuse it.
+    before = await directory_rows(database_url)
+
+    response = await client.put("/v1/directory/agencies/metro/areas/a%00b", json={"name": "Nowhere"}, headers=admin)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "cannot store" in response.json()["detail"]
+    assert await directory_rows(database_url) == before
+
+
+# -- a bug, on a real server -------------------------------------------------------------------------------------
+
+
+class Bug(Exception):
+    pass
+
+
+@pytest.fixture
+async def served(settings: AlertsSettings, database_url: str) -> AsyncIterator[tuple[FastAPI, str]]:
+    """The whole app behind a real uvicorn on a free port, configured as `callout serve` runs it."""
+    app = build(Part.all, settings, database_url, run_worker=False)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=75)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    async with asyncio.timeout(15):
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.02)  # polling a condition: the lifespan is up and the socket bound
+    yield app, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving
+
+
+def client_port(response: httpx.Response) -> int:
+    """The client's own port of the connection a response came on: the same port, the same connection."""
+    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+
+async def test_a_bug_is_a_500_problem_logged_once_and_the_same_connection_serves_the_next_request(
+    served: tuple[FastAPI, str],
+    admin: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    app, url = served
+
+    async def broken() -> None:
+        raise Bug("a bug")
+
+    app.add_api_route("/test/broken", broken)
+    caplog.set_level(logging.INFO)
+    capfd.readouterr()
+
+    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=1)) as client:
+        failed = await client.get("/test/broken")
+        after = await client.get("/v1/directory/agencies/nowhere/on-call", headers=admin)
+        again = await client.get("/test/broken")
+        ports = {client_port(failed), client_port(after), client_port(again)}
+
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert failed.json() == {"type": "about:blank", "title": "Internal server error", "status": 500}
+    assert failed.headers.get("connection") != "close"
+    assert after.status_code == 404  # the app answers on, on the connection the bug came on
+    assert len(ports) == 1
+    printed = capfd.readouterr()
+    logged = printed.out + printed.err + caplog.text
+    assert logged.count("request.unhandled_error") == 2  # once each
+    assert "Exception in ASGI application" not in logged

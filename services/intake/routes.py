@@ -28,7 +28,7 @@ from services.intake.schemas import (
 from services.intake.service import receive_event
 from shared import audit, webhooks
 from shared.auth import PrincipalDep
-from shared.db import Database, SessionDep
+from shared.db import Database, SessionDep, driver_connection, is_outage
 from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.requests import read_bounded_body
@@ -67,14 +67,26 @@ class AgencyCache:
         kept = self._kept.get(slug)
         if kept is not None and not fresh and time.monotonic() - kept[0] < self.fresh_for:
             return kept[1], True
-        async with database.sessionmaker() as session:
-            agency = await session.scalar(select(Agency).where(Agency.slug == slug))
-            if agency is not None:
-                session.expunge(agency)  # kept beyond this session, read only
+        try:
+            agency = await self._read(database, slug)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # A pooled connection the server closed an instant ago, before this process heard of it, fails its
+            # first statement (and the pool's older ones are replaced): a read, so once more on a fresh one.
+            agency = await self._read(database, slug)
         if len(self._kept) > 10_000:  # slugs of unknown agencies must not grow it without bound
             self._kept.clear()
         self._kept[slug] = (time.monotonic(), agency)
         return agency, False
+
+    @staticmethod
+    async def _read(database: Database, slug: str) -> Agency | None:
+        async with database.sessionmaker() as session:
+            agency = await session.scalar(select(Agency).where(Agency.slug == slug))
+            if agency is not None:
+                session.expunge(agency)  # kept beyond this session, read only
+            return agency
 
 
 # How text PostgreSQL cannot store comes in JSON: escaped (raw control characters and invalid UTF-8 are no JSON).
@@ -118,16 +130,29 @@ async def accept(
     except ValidationError as exc:
         raise invalid_payload(exc.errors()) from None
     pool: asyncpg.Pool = request.app.state.intake_pool
-    async with pool.acquire() as conn, conn.transaction():
-        receipt = await receive_event(
-            conn,
-            agency=known,
-            webhook_id=webhook_id,
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            event=event,
-            now=request.app.state.clock.now(),
-            data_key=request.app.state.settings.premise_secret,
-        )
+    now = request.app.state.clock.now()
+
+    async def apply() -> EventReceipt:
+        async with driver_connection(pool) as conn, conn.transaction():
+            return await receive_event(
+                conn,
+                agency=known,
+                webhook_id=webhook_id,
+                body_sha256=hashlib.sha256(body).hexdigest(),
+                event=event,
+                now=now,
+                data_key=request.app.state.settings.premise_secret,
+            )
+
+    try:
+        receipt = await apply()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # A pooled connection that died unseen (the server never said so) fails its first statement, and the
+        # pool's others are now replaced: once more, on a fresh one. Safe even if the first attempt committed
+        # unheard — a repeat of a webhook-id is answered as the first was. The database away fails it again: 503.
+        receipt = await apply()
     return Response(receipt.model_dump_json(), status_code=202, media_type="application/json")
 
 
