@@ -9,7 +9,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import click
+import structlog
 import uvicorn
 from alembic import command as alembic_command
 from fastapi import FastAPI
@@ -22,7 +24,7 @@ from services.directory import service as directory
 from services.directory.schemas import AgencyIn
 from shared import audit
 from shared.auth import Role, issue_token
-from shared.db import Base, Database, alembic_config, migrate
+from shared.db import Base, Database, DatabaseUnreachable, alembic_config, migrate, wait_for_database, where
 from shared.logging import configure_logging
 from shared.settings import Settings
 from shared.tables import Agency
@@ -30,6 +32,26 @@ from shared.tables import Agency
 
 def database_url(settings: Settings) -> str:
     return settings.database_url or embedded.start(settings.data_dir)
+
+
+def stderr_log() -> Any:
+    """For a command that prints its result (a token, a secret) on stdout: its log lines go to stderr, without
+    configuring logging for the whole process."""
+    return structlog.wrap_logger(structlog.PrintLogger(sys.stderr))
+
+
+def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) -> None:
+    """Wait for the database (CALLOUT_DATABASE_WAIT_SECONDS at most, a log line per try), then migrate. A
+    database that never answers, or refuses us, is a one-line error and exit status 1, not a traceback."""
+    try:
+        asyncio.run(wait_for_database(url, settings.database_wait_seconds, logger=logger))
+    except DatabaseUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise click.ClickException(
+            "the database at {host}:{port} refused Callout: {error}".format(**where(url), error=exc)
+        ) from None
+    migrate(url)
 
 
 @click.command()
@@ -54,7 +76,7 @@ def serve(part: str, host: str, port: int | None, processes: int) -> None:
     settings = load_settings()
     configure_logging(json=settings.json_logs)
     url = database_url(settings)
-    migrate(url)
+    migrate_when_reachable(url, settings)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a normal exit instead lets the embedded
     # PostgreSQL stop with us (it stops at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -89,7 +111,8 @@ def app_from_environment() -> FastAPI:
 @click.command("migrate")
 def migrate_command() -> None:
     """Bring the database schema to the newest revision."""
-    migrate(database_url(load_settings()))
+    settings = load_settings()
+    migrate_when_reachable(database_url(settings), settings, logger=stderr_log())
     click.echo("schema is current")
 
 
@@ -140,7 +163,7 @@ def agency_create(slug: str, name: str, hotline: str, timezone: str) -> None:
 
     settings = load_settings()
     url = database_url(settings)
-    migrate(url)
+    migrate_when_reachable(url, settings, logger=stderr_log())
     secret = asyncio.run(create(url))
     click.echo(f"Agency {slug} created. Its webhook secret, shown only this once:\n{secret}")
     click.echo(f"CAD posts to {settings.public_link(f'/v1/cad/{slug}/events')}")
@@ -172,6 +195,7 @@ def token_create(role: str, slug: str | None, label: str) -> None:
         finally:
             await database.close()
 
-    url = database_url(load_settings())
-    migrate(url)
+    settings = load_settings()
+    url = database_url(settings)
+    migrate_when_reachable(url, settings, logger=stderr_log())
     click.echo(asyncio.run(create(url)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import crypto
 from shared.clock import Clock, SystemClock
-from shared.db import Database, driver_error, head_revision, is_outage, is_unstorable_text
+from shared.db import (
+    Database,
+    DatabaseUnreachable,
+    driver_error,
+    head_revision,
+    is_outage,
+    is_unstorable_text,
+    wait_for_database,
+    where,
+)
 from shared.logging import RequestContextMiddleware
 from shared.problems import Problem, invalid_payload
 from shared.settings import Settings
@@ -55,6 +65,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await wait_for_database(url, settings.database_wait_seconds)
+        except DatabaseUnreachable as exc:
+            log.error("database.unreachable", **where(url), detail=str(exc))
+            raise
         app.state.db = Database.connect(url, pool_size=settings.database_pool_size)
         await app.state.db.warm()
         try:
@@ -184,12 +199,18 @@ def error_response(exc: Exception) -> JSONResponse:
 class ErrorBoundary:
     """Answers what escapes the app (see error_response) and returns normally, so the server keeps the client's
     connection: a keep-alive CAD adapter's next event comes on it. An error after the answer began cannot be
-    answered any more; it is logged, and the server closes the connection on the half-sent answer."""
+    answered any more; it is logged, and the server closes the connection on the half-sent answer.
+
+    A start-up that gave up waiting for the database said so in one line (see create_app): its traceback is not
+    handed to the server to print as well."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _without_unreachable_traceback(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -210,3 +231,12 @@ class ErrorBoundary:
                 response = problem_response(500, "Internal server error", None)
             if not started:
                 await response(scope, receive, send)
+
+
+def _without_unreachable_traceback(send: Send) -> Send:
+    async def send_quietly(message: Message) -> None:
+        if message["type"] == "lifespan.startup.failed" and isinstance(sys.exception(), DatabaseUnreachable):
+            message = {**message, "message": ""}
+        await send(message)
+
+    return send_quietly

