@@ -125,7 +125,7 @@ async def test_a_lost_text_is_still_looked_up_after_lookups_that_failed_and_is_n
     await worker.run_once()
     fake_twilio.fail_next(*[Fault(status=503, only="list")] * 3)  # Twilio answers the first lookups with a 503
 
-    for _ in range(6):
+    for _ in range(8):  # three backoffs take 15 s at the most, jitter included: well within the 30 s of patience
         clock.advance(timedelta(seconds=3))
         await worker.run_once()
 
