@@ -312,6 +312,13 @@ class FakeTwilio:
         signature = RequestValidator("forged" if forge else self.auth_token).compute_signature(url, params)
         return await self.callback_client.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
+    async def replay(self, answered: httpx.Response) -> httpx.Response:
+        """The very request Twilio sent, signature and all, sent again: Twilio retrying it, or a replay."""
+        sent = answered.request
+        assert self.callback_client is not None
+        headers = {name: sent.headers[name] for name in ("X-Twilio-Signature", "Content-Type")}
+        return await self.callback_client.post(str(sent.url), content=sent.content, headers=headers)
+
     async def press(self, call: Message, digits: str) -> httpx.Response:
         """The person who answered the call presses a key: Twilio posts it to the Gather's action."""
         return await self._post_signed(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -37,6 +38,7 @@ from services.alerts.callout import (
     Roster,
     Routed,
     SendAlert,
+    SendLink,
     State,
     StopAlerting,
     Tell,
@@ -106,6 +108,16 @@ async def state_of(session: AsyncSession, callout: Callout, event: Event) -> Sta
             select(Unreachable.phone, Unreachable.channel).where(Unreachable.phone.in_(phones))
         )
         unreachable = frozenset((phone, channel) for phone, channel in rows)
+    linked: frozenset[str] = frozenset()
+    if isinstance(event, Answered) and event.accept:
+        holders = await session.scalars(
+            select(Notification.recipient).where(
+                Notification.callout_id == callout.id,
+                Notification.link_hash.is_not(None),
+                Notification.status.in_(("sent", "delivered")),
+            )
+        )
+        linked = frozenset(holders)
     return State(
         status=CalloutStatus(callout.status),
         due_at=callout.due_at,
@@ -119,6 +131,7 @@ async def state_of(session: AsyncSession, callout: Callout, event: Event) -> Sta
         ending=callout.end_requested_at is not None,
         alerts=tuple(Alert(r, cast(ChannelName, c), alive=s in ALIVE) for r, c, s in alerts),
         unreachable=unreachable,
+        linked=linked,
     )
 
 
@@ -135,16 +148,31 @@ def write_state(callout: Callout, state: State, now: datetime) -> None:
     callout.accepted_by = state.accepted_by.model_dump(mode="json") if state.accepted_by else None
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What an event did: the decision, and the alerts it queued."""
+
+    decision: Decision
+    queued: list[Notification]
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.decision.outcome
+
+    @property
+    def link_sent(self) -> bool:
+        return any(isinstance(effect, SendLink) for effect in self.decision.effects)
+
+
 async def apply(
     session: AsyncSession, callout: Callout, event: Event, *, now: datetime, settings: AlertsSettings
-) -> tuple[Outcome, list[Notification]]:
-    """Decide what `event` does to the callout (locked by the caller), write it and carry it out. Returns the
-    outcome (for a reply) and the alerts it queued."""
+) -> Applied:
+    """Decide what `event` does to the callout (locked by the caller), write it and carry it out."""
     state = await state_of(session, callout, event)
     decision = decide(state, event, now)
     if decision.state != state or decision.effects:  # a late answer changes nothing, not even updated_at
         write_state(callout, decision.state, now)
-    return decision.outcome, await carry_out(session, callout, decision, now=now, settings=settings)
+    return Applied(decision, await carry_out(session, callout, decision, now=now, settings=settings))
 
 
 async def carry_out(
@@ -164,6 +192,9 @@ async def carry_out(
                 log.warning("callout.exhausted", callout_id=str(callout.id), tier=callout.tier)
         elif isinstance(effect, SendAlert):
             queued.append(queue_alert(session, callout, effect, now=now, settings=settings))
+            wakes.add(Wake.sends)
+        elif isinstance(effect, SendLink):
+            queue_link(session, callout, effect.person, now=now, settings=settings)
             wakes.add(Wake.sends)
         elif isinstance(effect, StopAlerting):
             await stop_alerting(session, callout, now, recipient=effect.recipient)
@@ -218,12 +249,8 @@ def queue_alert(
         callout, send.person, channel=send.channel, kind="alert", now=now, retry_until=send.retry_until
     )
     if send.channel == "sms":
-        token = secrets.token_urlsafe(16)
-        notification.link_hash = hash_link_token(token)
-        notification.link_expires_at = now + timedelta(hours=settings.link_ttl_hours)
-        notification.body = messages.alert_sms(
-            code=callout.code, tier=Tier(callout.tier), area=callout.area, link=settings.public_link(f"/l/{token}")
-        )
+        link = new_link(notification, now=now, settings=settings)
+        notification.body = messages.alert_sms(code=callout.code, tier=Tier(callout.tier), area=callout.area, link=link)
     else:
         notification.body = messages.alert_call(
             code=callout.code,
@@ -231,6 +258,26 @@ def queue_alert(
             area=callout.area,
             gather_url=settings.public_link(f"/v1/twilio/voice/gather?n={notification.id}"),
         )
+    session.add(notification)
+    return notification
+
+
+def new_link(notification: Notification, *, now: datetime, settings: AlertsSettings) -> str:
+    """A link to the callout's page bound to this text's person; only its hash is kept, and the body that
+    carries it is sealed."""
+    token = secrets.token_urlsafe(16)
+    notification.link_hash = hash_link_token(token)
+    notification.link_expires_at = now + timedelta(hours=settings.link_ttl_hours)
+    return settings.public_link(f"/l/{token}")
+
+
+def queue_link(
+    session: AsyncSession, callout: Callout, person: Person, *, now: datetime, settings: AlertsSettings
+) -> Notification:
+    """The acceptor's own link, for one who accepted without holding one; tried for as long as the link lives."""
+    ttl = timedelta(hours=settings.link_ttl_hours)
+    notification = new_notification(callout, person, channel="sms", kind="link", now=now, retry_until=now + ttl)
+    notification.body = messages.link_sms(code=callout.code, link=new_link(notification, now=now, settings=settings))
     session.add(notification)
     return notification
 
@@ -308,12 +355,12 @@ async def answer(
     via: str,
     now: datetime,
     settings: AlertsSettings,
-) -> tuple[Callout, Outcome]:
+) -> tuple[Callout, Applied]:
     callout = await lock_callout(session, callout_id)
-    outcome, _ = await apply(session, callout, Answered(person, accept, via), now=now, settings=settings)
-    if outcome == "declined":
+    applied = await apply(session, callout, Answered(person, accept, via), now=now, settings=settings)
+    if applied.outcome == "declined":
         log.info("callout.declined", callout_id=str(callout.id), via=via, role=person.role)
-    return callout, outcome
+    return callout, applied
 
 
 async def progress(
@@ -326,8 +373,8 @@ async def progress(
     settings: AlertsSettings,
 ) -> tuple[Callout, Outcome]:
     callout = await lock_callout(session, callout_id)
-    outcome, _ = await apply(session, callout, Progressed(person, stage), now=now, settings=settings)
-    return callout, outcome
+    applied = await apply(session, callout, Progressed(person, stage), now=now, settings=settings)
+    return callout, applied.outcome
 
 
 async def route(
@@ -342,8 +389,7 @@ async def route(
 ) -> list[Notification]:
     """The directory's answer (or none at all): the first step starts. Returns its alerts."""
     event: Event = Routed(roster, policy) if roster is not None and policy is not None else Unroutable(hotline)
-    _, queued = await apply(session, callout, event, now=now, settings=settings)
-    return queued
+    return (await apply(session, callout, event, now=now, settings=settings)).queued
 
 
 # -- what became of a text or call -------------------------------------------------------------------------------
@@ -395,15 +441,14 @@ def delivered(session: AsyncSession, notification: Notification, *, now: datetim
 
 async def pressed(
     session: AsyncSession, notification: Notification, digit: str, *, now: datetime, settings: AlertsSettings
-) -> Outcome:
+) -> Applied:
     """A key pressed on a voice alert: 1 accepts, 2 declines."""
     callout = await lock_callout(session, notification.callout_id)  # locked already, with the notification
     notification.status, notification.updated_at = NotificationStatus.answered, now
     await session.flush()
-    outcome, _ = await apply(
+    return await apply(
         session, callout, Answered(person_of(notification), digit == "1", "voice"), now=now, settings=settings
     )
-    return outcome
 
 
 async def failed(

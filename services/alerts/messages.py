@@ -43,6 +43,10 @@ def alert_call(*, code: str, tier: Tier, area: str | None, gather_url: str) -> s
     return str(response)
 
 
+def link_sms(*, code: str, link: str) -> str:
+    return f"Callout {code}: you accepted. The details are behind this link: {link}"
+
+
 def taken_sms(code: str) -> str:
     return f"Callout {code} has been accepted by someone else. No action needed. Thank you."
 

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.crypto import Sealed
 from shared.db import Base
 from shared.tables import UTC_TIMESTAMP, Leased
 
@@ -45,7 +46,9 @@ class Notification(Leased, Base):
     advocate_id: Mapped[int | None]
     channel: Mapped[str] = mapped_column(String(8))  # sms or voice
     to: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(String(1600))  # the text, or what the call says
+    # The text (its link's token included), or what the call says: sealed, so that no working link lies in the
+    # database, or in a backup of it, without the data key.
+    body: Mapped[str] = mapped_column(Sealed)
     link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     link_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     status: Mapped[NotificationStatus] = mapped_column(String(16), default=NotificationStatus.pending)
@@ -115,3 +118,17 @@ class KnownRoster(Base):
     tier: Mapped[str] = mapped_column(String(16))
     answer: Mapped[dict[str, Any]] = mapped_column(JSONB)
     fetched_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class ProviderEvent(Base):
+    """A request Twilio made of us — an inbound text, a key press, a status callback — applied once: keyed by
+    Twilio's own id for it, with the answer it got. A repeat (Twilio retrying, or a captured request replayed)
+    gets the same answer and changes nothing."""
+
+    __tablename__ = "provider_events"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "sms:SM…", "gather:CA…", "status:SM…:delivered"
+    received_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    status_code: Mapped[int | None]
+    media_type: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[str | None]  # TwiML: codes and words, never personal data
