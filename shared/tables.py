@@ -59,6 +59,7 @@ class Stage(StrEnum):
     en_route = "en_route"
     on_scene = "on_scene"
     survivor_contacted = "survivor_contacted"
+    contact_attempted = "contact_attempted"  # a masked call that did not reach the survivor (busy, no answer...)
     survivor_declined = "survivor_declined"
     closed = "closed"
 

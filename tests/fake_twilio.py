@@ -83,6 +83,15 @@ class Message:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def dial(self) -> tuple[str, str, str]:
+        """A masked call's <Dial>: its action URL, the caller ID shown, and the number it bridges to."""
+        found = re.search(r"<Dial ([^>]*)><Number>([^<]+)</Number></Dial>", self.body)
+        assert found, "this call dials nobody"
+        attributes = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
+        assert attributes.get("record", "do-not-record") == "do-not-record", "a bridged call must not be recorded"
+        return html.unescape(attributes["action"]), attributes["callerId"], found.group(2)
+
+    @property
     def gather_url(self) -> str:
         found = re.search(r'<Gather[^>]* action="([^"]+)"', self.body)
         assert found, "this call gathers no key"
@@ -325,6 +334,21 @@ class FakeTwilio:
             call.gather_url,
             {"CallSid": call.sid, "Digits": digits, "To": call.to, "From": call.from_, "CallStatus": "in-progress"},
         )
+
+    async def bridge(self, call: Message, status: str, seconds: int = 0) -> httpx.Response:
+        """The bridged leg of a masked call ends: Twilio posts its outcome to the <Dial>'s action."""
+        action, _, _ = call.dial
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "DialCallSid": f"CA{next(self._sids):032x}",
+            "DialCallStatus": status,
+            "DialCallDuration": str(seconds),
+            "CallStatus": "in-progress",
+            "To": call.to,
+            "From": call.from_,
+        }
+        return await self._post_signed(action, params)
 
     async def call_status(self, call: Message, status: str, *, answered_by: str | None = None) -> httpx.Response:
         params = {

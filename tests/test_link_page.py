@@ -16,8 +16,8 @@ from services.alerts.worker import Worker
 from shared.clock import FakeClock
 from shared.db import libpq_url
 from tests.conftest import PUBLIC_URL
-from tests.factories import PHONES, dv_event, make_program, post_event
-from tests.fake_twilio import FakeTwilio, Message
+from tests.factories import HOTLINE, PHONES, dv_event, make_program, post_event
+from tests.fake_twilio import FROM, FakeTwilio, Message
 
 SMS_URL = f"{PUBLIC_URL}/v1/twilio/sms"
 LUIS, DANA, MEI = PHONES["luis"], PHONES["dana"], PHONES["mei"]
@@ -169,3 +169,107 @@ async def test_no_working_link_lies_in_the_database(
         await conn.close()
 
     assert bodies and not any(token in body or "/l/" in body or "Callout" in body for body in bodies)
+
+
+async def accepted_on_the_page(
+    client: httpx.AsyncClient, worker: Worker, fake: FakeTwilio, **event: Any
+) -> tuple[str, str]:
+    """A callout accepted by the primary on the page: their link, and the incident's reference."""
+    ref = (await post_event(client, dv_event(**event))).json()["incident_ref"]
+    await worker.run_once()
+    link = link_of(fake.to(LUIS)[0])
+    assert "You accepted" in (await client.post(link, data={"action": "accept"})).text
+    return link, ref
+
+
+async def stages_of(client: httpx.AsyncClient, admin: dict[str, str], ref: str) -> list[tuple[str, dict[str, Any]]]:
+    entries = (await client.get(f"/v1/incidents/{ref}/timeline", headers=admin)).json()["entries"]
+    return [(e["stage"], e["data"]) for e in entries]
+
+
+async def test_call_the_survivor_bridges_through_the_programs_number_and_a_real_conversation_is_contact(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    link, ref = await accepted_on_the_page(client, worker, fake_twilio)
+
+    calling = await client.post(link, data={"action": "call_survivor"})
+    await worker.run_once()
+    bridge = fake_twilio.calls[-1]
+    ended = await fake_twilio.bridge(bridge, "completed", seconds=95)
+
+    assert "Calling you now" in calling.text
+    _, caller_id, number = bridge.dial
+    assert (bridge.to, caller_id, number) == (LUIS, FROM, "+12025557777")  # the safe contact, never the 911 caller
+    assert ended.status_code == 200
+    contact = [d for stage, d in await stages_of(client, admin, ref) if stage == "survivor_contacted"]
+    assert contact == [{"role": "primary", "advocate_id": 2, "via": "call", "seconds": 95}]
+
+
+@pytest.mark.parametrize(
+    ("status", "seconds", "outcome"),
+    [("busy", 0, "busy"), ("no-answer", 0, "no-answer"), ("completed", 8, "answered, too short to count")],
+)
+async def test_a_masked_call_that_did_not_reach_the_survivor_is_an_attempt_with_its_outcome(
+    status: str,
+    seconds: int,
+    outcome: str,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    worker: Worker,
+    fake_twilio: FakeTwilio,
+) -> None:
+    link, ref = await accepted_on_the_page(client, worker, fake_twilio)
+    await client.post(link, data={"action": "call_survivor"})
+    await worker.run_once()
+
+    await fake_twilio.bridge(fake_twilio.calls[-1], status, seconds=seconds)
+
+    stages = await stages_of(client, admin, ref)
+    assert "survivor_contacted" not in [stage for stage, _ in stages]
+    [attempt] = [d for stage, d in stages if stage == "contact_attempted"]
+    assert (attempt["party"], attempt["outcome"]) == ("survivor", outcome)
+
+
+async def test_without_consent_there_is_no_call_to_the_survivor_but_the_hotline_can_be_called(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    victim = {
+        "role": "victim",
+        "language": "es",
+        "consents_to_contact": False,
+        "safe_contact": {"phone": "+12025557777"},
+    }
+    link, _ = await accepted_on_the_page(client, worker, fake_twilio, persons=[victim])
+    calls_before = len(fake_twilio.calls)
+
+    page = (await client.get(link)).text
+    refused = await client.post(link, data={"action": "call_survivor"})
+    hotline = await client.post(link, data={"action": "call_hotline"})
+    await worker.run_once()
+
+    assert "Call the survivor" not in page and "Call the hotline" in page
+    assert "cannot be made" in refused.text and "Calling you now" in hotline.text
+    [bridge] = fake_twilio.calls[calls_before:]
+    assert bridge.dial[2] == HOTLINE
+
+
+async def test_only_the_acceptor_can_call_and_only_while_the_callout_runs(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock
+) -> None:
+    event = dv_event()
+    await post_event(client, event)
+    await worker.run_once()
+    clock.advance(timedelta(minutes=2))
+    await worker.run_once()
+    primary, backup = (link_of(fake_twilio.to(phone)[0]) for phone in (LUIS, MEI))
+    await client.post(primary, data={"action": "accept"})
+    calls_before = len(fake_twilio.calls)
+
+    other = await client.post(backup, data={"action": "call_survivor"})
+    await post_event(client, {**event, "status": "closed"})
+    await worker.run_once()
+    late = await client.post(primary, data={"action": "call_survivor"})
+    await worker.run_once()
+
+    assert "cannot be made" in other.text and "cannot be made" in late.text
+    assert len(fake_twilio.calls) == calls_before

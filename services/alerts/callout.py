@@ -161,6 +161,8 @@ class Answered:
 class Progressed:
     person: Person
     stage: Stage
+    via: str  # sms, link, or (survivor contacted) the masked call itself
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 Event = Routed | Unroutable | Due | AlertFailed | Answered | Progressed
@@ -426,7 +428,8 @@ def progressed(state: State, event: Progressed, now: datetime) -> Decision:
         return Decision(state, outcome="not accepted" if state.status in OPEN and not state.ending else "ended")
     if state.accepted_by.recipient != event.person.recipient:
         return Decision(state, outcome="taken")
-    effects: list[Effect] = [Record(event.stage, {"role": event.person.role, "advocate_id": event.person.advocate_id})]
+    data = {"role": event.person.role, "advocate_id": event.person.advocate_id, "via": event.via, **event.detail}
+    effects: list[Effect] = [Record(event.stage, data)]
     if event.stage in NOTIFY_BACK:
         effects.append(NotifyCad(event.stage, event.person.role))
     after = replace(state, status=CalloutStatus.closed) if event.stage == Stage.closed else state

@@ -282,6 +282,91 @@ def queue_link(
     return notification
 
 
+PARTIES = {"survivor": "the survivor", "hotline": "the hotline"}
+BRIDGE_RETRY = timedelta(minutes=5)  # an advocate waiting for their phone to ring will not wait longer
+
+
+def survivor_number(incident: Incident) -> str | None:
+    """The safe contact the survivor gave, and only if they consented: never the 911 callback number."""
+    persons: list[dict[str, Any]] = (incident.details or {}).get("persons", [])
+    victim = next((p for p in persons if p.get("role") == "victim"), {})
+    phone: str | None = (victim.get("safe_contact") or {}).get("phone")
+    return phone if victim.get("consents_to_contact") is True else None
+
+
+async def queue_bridge(
+    session: AsyncSession,
+    callout: Callout,
+    holder: Notification,
+    party: str,
+    *,
+    now: datetime,
+    settings: AlertsSettings,
+) -> Notification | None:
+    """A masked call: Callout calls the advocate who holds `holder`'s link, then bridges them to the survivor's
+    safe contact or the hotline, with the program's number as caller ID. None when there is nobody to call."""
+    incident = await session.get_one(Incident, callout.incident_id)
+    agency = await session.get_one(Agency, callout.agency_id)
+    number = survivor_number(incident) if party == "survivor" else agency.hotline
+    if number is None:
+        return None
+    notification = new_notification(
+        callout, person_of(holder), channel="voice", kind="bridge", now=now, retry_until=now + BRIDGE_RETRY
+    )
+    notification.body = messages.bridge_call(  # sealed at rest: it holds the number called
+        code=callout.code,
+        party=PARTIES[party],
+        number=number,
+        caller_id=settings.twilio_from or "",
+        action_url=settings.public_link(f"/v1/twilio/bridge?n={notification.id}&party={party}"),
+    )
+    session.add(notification)
+    await wake_alerts(session, Wake.sends)
+    log.info("bridge.queued", callout_id=str(callout.id), party=party)
+    return notification
+
+
+async def bridged(
+    session: AsyncSession,
+    notification: Notification,
+    *,
+    party: str,
+    status: str,
+    seconds: int,
+    now: datetime,
+    settings: AlertsSettings,
+) -> None:
+    """What a masked call came to. A call to the survivor answered and long enough is contact, recorded as the
+    acceptor's progress; anything else an attempt, with its outcome. No audio is ever recorded."""
+    callout = await lock_callout(session, notification.callout_id)  # locked already, with the notification
+    if party == "survivor" and status == "completed" and seconds >= settings.contact_min_seconds:
+        event = Progressed(person_of(notification), Stage.survivor_contacted, via="call", detail={"seconds": seconds})
+        if (await apply(session, callout, event, now=now, settings=settings)).outcome != "recorded":
+            # The callout ended while they talked: the contact still happened, and the timeline says so.
+            record_stage(
+                session,
+                notification.incident_id,
+                Stage.survivor_contacted,
+                now,
+                via="call",
+                after_end=True,
+                seconds=seconds,
+            )
+        return
+    outcome = "answered, too short to count" if status == "completed" else status
+    record_stage(
+        session,
+        notification.incident_id,
+        Stage.contact_attempted,
+        now,
+        party=party,
+        outcome=outcome,
+        seconds=seconds,
+        role=notification.role,
+        advocate_id=notification.advocate_id,
+    )
+
+
 async def stop_alerting(session: AsyncSession, callout: Callout, now: datetime, *, recipient: str | None) -> None:
     """Stop alerting: everyone (what has not gone out yet), or one person who said no (all that may still reach
     them: their ringing call no longer keeps the step waiting)."""
@@ -369,11 +454,12 @@ async def progress(
     person: Person,
     stage: Stage,
     *,
+    via: str,
     now: datetime,
     settings: AlertsSettings,
 ) -> tuple[Callout, Outcome]:
     callout = await lock_callout(session, callout_id)
-    applied = await apply(session, callout, Progressed(person, stage), now=now, settings=settings)
+    applied = await apply(session, callout, Progressed(person, stage, via), now=now, settings=settings)
     return callout, applied.outcome
 
 

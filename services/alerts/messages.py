@@ -65,3 +65,13 @@ def twiml_say(text: str) -> str:
     response = VoiceResponse()
     response.say(text)
     return str(response)
+
+
+def bridge_call(*, code: str, party: str, number: str, caller_id: str, action_url: str) -> str:
+    """TwiML for a masked call: the advocate answers, hears whom they are being connected to, and is bridged to
+    `number` with the program's number shown — neither side sees the other's. Nothing is recorded."""
+    response = VoiceResponse()
+    response.say(f"This is Callout, callout {', '.join(code)}. Connecting you to {party}. Please hold.")
+    dial = response.dial(caller_id=caller_id, action=action_url, method="POST", timeout=30, record="do-not-record")
+    dial.number(number)
+    return str(response)

@@ -2,8 +2,9 @@
 
 Before anyone accepts, every person alerted (and any link-preview bot, or whoever a text is forwarded to) sees the
 code, tier, area and language with Accept and Decline — nothing personal. The address, the safe contact, the risk
-flags and earlier calls are for the person who accepted, while the callout runs; once it ends, a short summary
-without personal data. Times are the agency's local time.
+flags and earlier calls are for the person who accepted, while the callout runs, with masked calls to the survivor
+(only when they consented and gave a safe contact) and to the hotline; once it ends, a short summary without
+personal data. Times are the agency's local time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ PROGRESS = {
     Stage.survivor_declined.value: "Survivor declined",
     Stage.closed.value: "Close",
 }
-ACTIONS = {**ANSWERS, **PROGRESS}
+CALLS = {"call_survivor": "Call the survivor", "call_hotline": "Call the hotline"}
+ACTIONS = {**ANSWERS, **PROGRESS, **CALLS}
 
 
 def local_time(moment: datetime, timezone: str) -> str:
@@ -62,6 +64,7 @@ def page_for(
     timezone: str,
     expires_at: datetime | None,
     note: str | None,
+    survivor_reachable: bool,
 ) -> Page:
     """What the link of `recipient` shows of `callout` now."""
     mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == recipient
@@ -83,8 +86,9 @@ def page_for(
     if callout.status == CalloutStatus.accepted and running:
         if not mine:
             return replace(base, state="Someone else accepted this callout. Thank you.")
+        calls = [(k, v) for k, v in CALLS.items() if survivor_reachable or k != "call_survivor"]
         return replace(
-            base, state="You accepted this callout.", details=details(incident), buttons=list(PROGRESS.items())
+            base, state="You accepted this callout.", details=details(incident), buttons=calls + list(PROGRESS.items())
         )
     ended = f"This callout ended ({callout.end_reason or callout.status})"
     if callout.accepted_at is not None:

@@ -155,6 +155,12 @@ async def call_status(
     notification = await called_back(request, session, n, form.get("CallSid", ""))
     if notification is None:  # answered with a key already, or unknown
         return await answer_kept(session, key, Response(status_code=204))
+    if notification.kind == "bridge":  # the <Dial> action tells what the bridge came to; only a ring unanswered here
+        if status in CALL_FAILED:
+            await escalation.bridged(
+                session, notification, party="advocate", status=status, seconds=0, now=now, settings=settings
+            )
+        return await answer_kept(session, key, Response(status_code=204))
     if status in CALL_FAILED:
         await escalation.failed(session, notification, reason=f"call {status}", code=None, now=now, settings=settings)
     elif status == "completed":
@@ -184,6 +190,35 @@ async def voice_gather(
     applied = await escalation.pressed(session, notification, digit, now=now, settings=request.app.state.settings)
     said = spoken(applied.outcome, link_sent=applied.link_sent)
     return await answer_kept(session, key, Response(messages.twiml_say(said), media_type=TWIML))
+
+
+@router.post("/v1/twilio/bridge", summary="What a masked call came to (the <Dial> action)")
+async def bridge_status(
+    request: Request,
+    session: SessionDep,
+    n: Annotated[uuid.UUID, Query()],
+    party: Annotated[str, Query(pattern="^(survivor|hotline)$")],
+    signature: TwilioSignature = None,
+) -> Response:
+    form = await verified_twilio_form(request, signature)
+    now = request.app.state.clock.now()
+    key = provider_key("bridge", form, "CallSid")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
+    notification = await escalation.lock_notification(session, Notification.id == n)
+    if notification is None or notification.kind != "bridge":
+        raise NotFound("No such call.")
+    duration = form.get("DialCallDuration", "0")
+    await escalation.bridged(
+        session,
+        notification,
+        party=party,
+        status=form.get("DialCallStatus", ""),
+        seconds=int(duration) if duration.isdigit() else 0,
+        now=now,
+        settings=request.app.state.settings,
+    )
+    return await answer_kept(session, key, Response(messages.twiml_say("Goodbye."), media_type=TWIML))
 
 
 def spoken(outcome: str, *, link_sent: bool) -> str:
@@ -269,7 +304,9 @@ async def act(
         )
         return callout, Acted(applied.outcome, link_sent=applied.link_sent)
     stage = Stage(action)
-    callout, outcome = await escalation.progress(session, callout.id, person, stage, now=now, settings=settings)
+    callout, outcome = await escalation.progress(
+        session, callout.id, person, stage, via=via, now=now, settings=settings
+    )
     return callout, Acted(outcome, stage)
 
 
@@ -346,10 +383,33 @@ async def answer_link(
     notification, callout = await link_target(session, token, now)
     if action not in page.ACTIONS:
         raise NotFound("No such action.")
+    if action in page.CALLS:
+        return await call_from_page(request, session, notification, callout, action.removeprefix("call_"), now)
     callout, acted = await act(session, callout, notification, action, via="link", request=request)
     log.info("link.answered", notification_id=str(notification.id), action=action, outcome=acted.outcome)
     rendered = await render_link(session, notification, callout, note=acted.reply(callout.code))
     await audit_view(request, session, notification, callout, action, now, personal=bool(rendered.details))
+    return page_response(rendered)
+
+
+async def call_from_page(
+    request: Request, session: SessionDep, notification: Notification, callout: Callout, party: str, now: Any
+) -> HTMLResponse:
+    """Only the acceptor, while the callout runs: Callout rings their phone and bridges them."""
+    callout = await escalation.lock_callout(session, callout.id)
+    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    queued = None
+    if mine and callout.status == CalloutStatus.accepted and callout.end_requested_at is None:
+        queued = await escalation.queue_bridge(
+            session, callout, notification, party, now=now, settings=request.app.state.settings
+        )
+    note = (
+        f"Calling you now: answer, and you will be connected to {escalation.PARTIES[party]}. Your number stays hidden."
+        if queued
+        else "That call cannot be made."
+    )
+    rendered = await render_link(session, notification, callout, note=note)
+    await audit_view(request, session, notification, callout, f"call {party}", now, personal=bool(rendered.details))
     return page_response(rendered)
 
 
@@ -389,6 +449,7 @@ async def render_link(session: SessionDep, notification: Notification, callout: 
         timezone=agency.timezone,
         expires_at=notification.link_expires_at,
         note=note,
+        survivor_reachable=escalation.survivor_number(incident) is not None,
     )
 
 
