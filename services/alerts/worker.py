@@ -164,6 +164,20 @@ class Worker:
     def _release(row: Any) -> None:
         row.leased_by = row.leased_at = None
 
+    async def _alone(self, work: Awaitable[None], leased: Any) -> None:
+        """One row's work, failing alone: a bug or a lost database in one must not hold up the others, nor keep
+        its row leased to this (live) worker until the lease runs out. The row is given back, due again soon."""
+        try:
+            await work
+        except Exception:
+            log.exception("worker.row_failed", kind=type(leased).__name__, id=str(leased.id))
+            with contextlib.suppress(Exception):  # the database may be what failed: then the sweep gives it back
+                async with self.db.sessionmaker.begin() as session:
+                    row = await self._still_mine(session, leased)
+                    if row is not None:
+                        self._release(row)
+                        row.due_at = self.clock.now() + backoff(row.attempts)
+
     # -- callouts: route, escalate, end -----------------------------------------------------------------------
 
     async def _callouts(self) -> int:
@@ -177,7 +191,7 @@ class Worker:
                     to_route.append(callout)
                 else:  # the step's wait is over, nobody is left in it, or intake asked for its end
                     await escalation.apply(session, callout, Due(), now=now, settings=self.settings)
-        await asyncio.gather(*(self._route(callout) for callout in to_route))
+        await asyncio.gather(*(self._alone(self._route(callout), callout) for callout in to_route))
         return len(due)
 
     async def _route(self, leased: Callout) -> None:
@@ -213,7 +227,7 @@ class Worker:
             for notification in first:  # this worker sends the first alerts itself, at once: leased to it already
                 self._take(notification, now)
                 notification.first_attempt_at = notification.started_at = now
-        await asyncio.gather(*(self._send(notification, in_flight=False) for notification in first))
+        await asyncio.gather(*(self._alone(self._send(n, in_flight=False), n) for n in first))
         if first:
             metrics.handoff("first_alert", leased.tier, leased.created_at, self.clock.now())
 
@@ -257,7 +271,7 @@ class Worker:
                 self._take(notification, now)
                 notification.first_attempt_at = notification.first_attempt_at or now
                 notification.started_at = notification.started_at or now  # in flight since the oldest unknown
-        await asyncio.gather(*(self._send(notification, in_flight=unknown) for notification, unknown in leased))
+        await asyncio.gather(*(self._alone(self._send(n, in_flight=unknown), n) for n, unknown in leased))
         return len(leased)
 
     async def _send(self, notification: Notification, *, in_flight: bool) -> None:
