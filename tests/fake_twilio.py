@@ -14,6 +14,7 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +156,11 @@ class FakeTwilio:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.messages) >= count)
         return list(self.messages)
+
+    async def wait_until(self, condition: Callable[[], bool], *, within: float = 10) -> None:
+        """Wait (on a condition, `within` seconds at most) until `condition` holds of what has arrived."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(condition)
 
     def to(self, phone: str, kind: str = "sms") -> list[Message]:
         return [m for m in self.messages if m.to == phone and m.kind == kind]

@@ -64,6 +64,12 @@ def hash_link_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def record_for(session: AsyncSession, notification: Notification, stage: Stage, at: datetime, **data: Any) -> None:
+    """A timeline row for what became of an alert, a link or a masked call: each belongs to a callout's incident."""
+    assert notification.incident_id is not None, "a text of no incident has no timeline"
+    record_stage(session, notification.incident_id, stage, at, **data)
+
+
 def person_of(notification: Notification) -> Person:
     return Person.model_validate(
         {"role": notification.role, "phone": notification.to, "advocate_id": notification.advocate_id}
@@ -80,10 +86,11 @@ async def lock_callout(session: AsyncSession, callout_id: Any) -> Callout:
 async def lock_notification(session: AsyncSession, condition: Any) -> Notification | None:
     """The notification `condition` finds, locked after its callout's row: every path that changes both takes
     the callout first, so that a callback, a reply and a worker never wait on each other in a circle."""
-    found = await session.scalar(select(Notification.callout_id).where(condition))
+    found = (await session.execute(select(Notification.id, Notification.callout_id).where(condition))).first()
     if found is None:
         return None
-    await lock_callout(session, found)
+    if found.callout_id is not None:  # a verification code belongs to no callout
+        await lock_callout(session, found.callout_id)
     return await session.scalar(
         select(Notification).where(condition).with_for_update().execution_options(populate_existing=True)
     )
@@ -343,9 +350,9 @@ async def bridged(
         event = Progressed(person_of(notification), Stage.survivor_contacted, via="call", detail={"seconds": seconds})
         if (await apply(session, callout, event, now=now, settings=settings)).outcome != "recorded":
             # The callout ended while they talked: the contact still happened, and the timeline says so.
-            record_stage(
+            record_for(
                 session,
-                notification.incident_id,
+                notification,
                 Stage.survivor_contacted,
                 now,
                 via="call",
@@ -354,9 +361,9 @@ async def bridged(
             )
         return
     outcome = "answered, too short to count" if status == "completed" else status
-    record_stage(
+    record_for(
         session,
-        notification.incident_id,
+        notification,
         Stage.contact_attempted,
         now,
         party=party,
@@ -402,6 +409,21 @@ async def tell_everyone_alerted(
         info.body = body
         session.add(info)
     return bool(told)
+
+
+async def tell_supervisors(
+    session: AsyncSession, callout: Callout, body: str, *, now: datetime, settings: AlertsSettings
+) -> None:
+    """A text to the supervisors on call for this callout (as the directory named them when it was routed), or to
+    the hotline when it named none."""
+    roster = Roster.model_validate(callout.roster) if callout.roster else None
+    if roster is None:
+        return
+    for person in roster.supervisor or (roster.hotline_person,):
+        info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
+        info.body = body
+        session.add(info)
+    await wake_alerts(session, Wake.sends)
 
 
 async def queue_cad_notice(session: AsyncSession, callout: Callout, notify: NotifyCad, *, now: datetime) -> bool:
@@ -496,9 +518,9 @@ def sent(
     notification.status, notification.provider_id = NotificationStatus.sent, provider_id
     notification.sent_at, notification.started_at, notification.updated_at = now, None, now
     if notification.kind == "alert":
-        record_stage(
+        record_for(
             session,
-            notification.incident_id,
+            notification,
             Stage.notification_sent,
             now,
             channel=notification.channel,
@@ -514,9 +536,9 @@ def sent(
 def delivered(session: AsyncSession, notification: Notification, *, now: datetime) -> None:
     notification.status, notification.updated_at = NotificationStatus.delivered, now
     if notification.kind == "alert":
-        record_stage(
+        record_for(
             session,
-            notification.incident_id,
+            notification,
             Stage.notification_delivered,
             now,
             channel=notification.channel,
@@ -553,9 +575,9 @@ async def failed(
     notification.started_at = None
     if notification.kind != "alert":  # a courtesy text (taken, cancelled) that did not arrive changes nothing
         return
-    record_stage(
+    record_for(
         session,
-        notification.incident_id,
+        notification,
         Stage.notification_failed,
         now,
         channel=notification.channel,

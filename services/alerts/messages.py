@@ -47,6 +47,20 @@ def link_sms(*, code: str, link: str) -> str:
     return f"Callout {code}: you accepted. The details are behind this link: {link}"
 
 
+def verify_sms(code: str) -> str:
+    return (
+        f"Callout: to confirm this phone for your on-call alerts, reply {code}. If you did not expect this, ignore it."
+    )
+
+
+def proven_sms(link: str) -> str:
+    return f"Callout: this phone is confirmed. Choose the PIN that will guard callout details: {link}"
+
+
+def pin_locked_sms(code: str) -> str:
+    return f"Callout {code}: the details link was locked after five wrong PINs. Check with the advocate who accepted."
+
+
 def taken_sms(code: str) -> str:
     return f"Callout {code} has been accepted by someone else. No action needed. Thank you."
 

@@ -37,9 +37,12 @@ class Notification(Leased, Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    callout_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("callouts.id"), index=True)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"))
-    kind: Mapped[str] = mapped_column(String(8))  # alert: asks for an answer; info: tells (taken, cancelled)
+    # None for a text that belongs to no callout: a phone's verification code.
+    callout_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("callouts.id"), index=True)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
+    # alert: asks for an answer; info: tells (taken, cancelled); link: the acceptor's own link; bridge: a masked
+    # call; verify: a phone's code
+    kind: Mapped[str] = mapped_column(String(8))
     step_seq: Mapped[int | None]  # the escalation step an alert belongs to
     recipient: Mapped[str] = mapped_column(String(32))  # "advocate:12" or "hotline"
     role: Mapped[str] = mapped_column(String(16))  # primary, backup, supervisor, hotline
@@ -51,6 +54,12 @@ class Notification(Leased, Base):
     body: Mapped[str] = mapped_column(Sealed)
     link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     link_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    # The link's second factor: wrong PINs tried (five lock it), and the browser that gave the right one
+    # (a cookie's hash) and until when it may see the details.
+    pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    link_locked_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    viewer_hash: Mapped[str | None] = mapped_column(String(64))
+    viewer_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     status: Mapped[NotificationStatus] = mapped_column(String(16), default=NotificationStatus.pending)
     due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     attempts: Mapped[int] = mapped_column(default=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -32,7 +32,10 @@ PROGRESS = {
     Stage.closed.value: "Close",
 }
 CALLS = {"call_survivor": "Call the survivor", "call_hotline": "Call the hotline"}
-ACTIONS = {**ANSWERS, **PROGRESS, **CALLS}
+ACTIONS = {**ANSWERS, **PROGRESS, **CALLS, "pin": "Show the details"}
+# The second factor, as it stands for the acceptor's browser: the PIN was given; it is asked for; the link is
+# locked (five wrong PINs); or no PIN is set yet (the details show, saying a PIN would guard them).
+Guard = Literal["given", "ask", "locked", "none"]
 
 
 def local_time(moment: datetime, timezone: str) -> str:
@@ -51,6 +54,7 @@ class Page:
     summary: str | None = None
     details: list[tuple[str, str]] = field(default_factory=list)
     buttons: list[tuple[str, str]] = field(default_factory=list)
+    guard: Guard = "given"
 
     def html(self) -> str:
         return TEMPLATES.get_template("link.html").render(page=self)
@@ -65,6 +69,7 @@ def page_for(
     expires_at: datetime | None,
     note: str | None,
     survivor_reachable: bool,
+    guard: Guard,
 ) -> Page:
     """What the link of `recipient` shows of `callout` now."""
     mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == recipient
@@ -86,10 +91,11 @@ def page_for(
     if callout.status == CalloutStatus.accepted and running:
         if not mine:
             return replace(base, state="Someone else accepted this callout. Thank you.")
+        mine_now = replace(base, state="You accepted this callout.", guard=guard)
+        if guard in ("ask", "locked"):  # nothing personal, nor a call to make, before the PIN
+            return replace(mine_now, buttons=list(PROGRESS.items()))
         calls = [(k, v) for k, v in CALLS.items() if survivor_reachable or k != "call_survivor"]
-        return replace(
-            base, state="You accepted this callout.", details=details(incident), buttons=calls + list(PROGRESS.items())
-        )
+        return replace(mine_now, details=details(incident), buttons=calls + list(PROGRESS.items()))
     ended = f"This callout ended ({callout.end_reason or callout.status})"
     if callout.accepted_at is not None:
         ended += f"; accepted {local_time(callout.accepted_at, timezone)}" + (" by you" if mine else "")

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from twilio.request_validator import RequestValidator
 
-from services.alerts import escalation, messages, page
+from services.alerts import escalation, messages, page, phones
 from services.alerts.escalation import hash_link_token, person_of
 from services.alerts.models import Notification, NotificationStatus, ProviderEvent, Unreachable
 from services.alerts.replies import Reply, parse
@@ -259,7 +259,11 @@ async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSi
 
 
 async def apply_text(request: Request, session: SessionDep, form: dict[str, str], now: Any) -> Response:
-    """What an advocate's text does, once: START lifts an opt-out; else an answer or progress."""
+    """What an advocate's text does, once: START lifts an opt-out; a six-digit code proves the phone; else an
+    answer or progress."""
+    settings = request.app.state.settings
+    if proven := await phones.prove(session, form.get("From", ""), form.get("Body", ""), now=now, settings=settings):
+        return Response(messages.twiml_message(proven), media_type=TWIML)
     if form.get("Body", "").strip().upper() in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
         await session.execute(
             delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
@@ -367,7 +371,7 @@ async def open_link(
     now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
     log.info("link.viewed", notification_id=str(notification.id), callout_id=str(callout.id), role=notification.role)
-    rendered = await render_link(session, notification, callout, note=None)
+    rendered = await render_link(request, session, notification, callout, note=None)
     await audit_view(request, session, notification, callout, "opened", now, personal=bool(rendered.details))
     return page_response(rendered)
 
@@ -378,16 +382,19 @@ async def answer_link(
     session: SessionDep,
     token: Annotated[str, Path(min_length=10, max_length=64)],
     action: Annotated[str, Form(max_length=32)],
+    pin: Annotated[str, Form(max_length=16)] = "",
 ) -> HTMLResponse:
     now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
     if action not in page.ACTIONS:
         raise NotFound("No such action.")
+    if action == "pin":
+        return await give_pin(request, session, notification, callout, pin, now)
     if action in page.CALLS:
         return await call_from_page(request, session, notification, callout, action.removeprefix("call_"), now)
     callout, acted = await act(session, callout, notification, action, via="link", request=request)
     log.info("link.answered", notification_id=str(notification.id), action=action, outcome=acted.outcome)
-    rendered = await render_link(session, notification, callout, note=acted.reply(callout.code))
+    rendered = await render_link(request, session, notification, callout, note=acted.reply(callout.code))
     await audit_view(request, session, notification, callout, action, now, personal=bool(rendered.details))
     return page_response(rendered)
 
@@ -399,7 +406,8 @@ async def call_from_page(
     callout = await escalation.lock_callout(session, callout.id)
     mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
     queued = None
-    if mine and callout.status == CalloutStatus.accepted and callout.end_requested_at is None:
+    unlocked = await guard_of(request, session, notification, now) in ("given", "none")
+    if mine and unlocked and callout.status == CalloutStatus.accepted and callout.end_requested_at is None:
         queued = await escalation.queue_bridge(
             session, callout, notification, party, now=now, settings=request.app.state.settings
         )
@@ -408,9 +416,64 @@ async def call_from_page(
         if queued
         else "That call cannot be made."
     )
-    rendered = await render_link(session, notification, callout, note=note)
+    rendered = await render_link(request, session, notification, callout, note=note)
     await audit_view(request, session, notification, callout, f"call {party}", now, personal=bool(rendered.details))
     return page_response(rendered)
+
+
+VIEWER_COOKIE = "callout_view"
+
+
+async def guard_of(request: Request, session: SessionDep, notification: Notification, now: Any) -> page.Guard:
+    """Where the second factor stands for this browser on this link."""
+    if notification.link_locked_at is not None:
+        return "locked"
+    proven = await phones.phone_of(session, notification.advocate_id)
+    if proven is None or proven.pin_hash is None:
+        return "none"
+    return "given" if phones.is_viewer(notification, request.cookies.get(VIEWER_COOKIE), now) else "ask"
+
+
+async def give_pin(
+    request: Request, session: SessionDep, notification: Notification, callout: Callout, pin: str, now: Any
+) -> HTMLResponse:
+    """The acceptor's PIN: right, and this browser sees the details for a while; wrong five times, and the link
+    locks and the supervisors are told."""
+    locked = await escalation.lock_notification(session, Notification.id == notification.id)
+    assert locked is not None
+    notification, callout = locked, await session.get_one(Callout, callout.id)
+    proven = await phones.phone_of(session, notification.advocate_id)
+    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    cookie, note = None, None
+    if notification.link_locked_at is None and proven is not None and mine:
+        if phones.pin_matches(proven, pin):
+            cookie = phones.open_viewer(notification, now)
+        else:
+            notification.pin_failures += 1
+            note = "That PIN is not right."
+            if notification.pin_failures >= phones.MAX_PIN_FAILURES:
+                notification.link_locked_at = now
+                settings = request.app.state.settings
+                await escalation.tell_supervisors(
+                    session, callout, messages.pin_locked_sms(callout.code), now=now, settings=settings
+                )
+                log.warning("link.locked", notification_id=str(notification.id), callout_id=str(callout.id))
+    rendered = await render_link(request, session, notification, callout, note=note, cookie=cookie)
+    await audit_view(
+        request, session, notification, callout, "pin", now, personal=bool(rendered.details), right=bool(cookie)
+    )
+    response = page_response(rendered)
+    if cookie:
+        response.set_cookie(
+            VIEWER_COOKIE,
+            cookie,
+            max_age=int(phones.VIEWER_LIFE.total_seconds()),
+            path=request.url.path,
+            secure=request.app.state.settings.public_link("/").startswith("https://"),
+            httponly=True,
+            samesite="strict",
+        )
+    return response
 
 
 async def audit_view(
@@ -422,6 +485,7 @@ async def audit_view(
     now: Any,
     *,
     personal: bool,
+    **more: Any,
 ) -> None:
     """Every view and answer is in the audit trail, with the client's address and user agent: a preview bot's
     fetch shows as what it is, and whether it was shown anything personal."""
@@ -436,10 +500,22 @@ async def audit_view(
         personal_data_shown=personal,
         client=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent", "")[:200],
+        **more,
     )
 
 
-async def render_link(session: SessionDep, notification: Notification, callout: Callout, note: str | None) -> page.Page:
+async def render_link(
+    request: Request,
+    session: SessionDep,
+    notification: Notification,
+    callout: Callout,
+    note: str | None,
+    *,
+    cookie: str | None = None,
+) -> page.Page:
+    """`cookie`: the viewer cookie just given for the right PIN (the browser has not sent it back yet)."""
+    now = request.app.state.clock.now()
+    guard: page.Guard = "given" if cookie else await guard_of(request, session, notification, now)
     incident = await session.get_one(Incident, callout.incident_id)
     agency = await session.get_one(Agency, callout.agency_id)
     return page.page_for(
@@ -450,6 +526,7 @@ async def render_link(session: SessionDep, notification: Notification, callout: 
         expires_at=notification.link_expires_at,
         note=note,
         survivor_reachable=escalation.survivor_number(incident) is not None,
+        guard=guard,
     )
 
 
@@ -457,6 +534,56 @@ def page_response(rendered: page.Page) -> HTMLResponse:
     return HTMLResponse(
         rendered.html(),
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"},
+    )
+
+
+# -- choosing a PIN ------------------------------------------------------------------------------------------------
+
+
+@router.get("/p/{token}", response_class=HTMLResponse, summary="Choose the PIN that guards callout details")
+async def pin_page(
+    request: Request, session: SessionDep, token: Annotated[str, Path(min_length=10, max_length=64)]
+) -> HTMLResponse:
+    if await phones.pin_setter(session, token, request.app.state.clock.now()) is None:
+        raise NotFound("This link is unknown or has expired.")
+    return pin_response(note=None, form=True)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse, summary="Set the PIN")
+async def set_pin(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str, Path(min_length=10, max_length=64)],
+    pin: Annotated[str, Form(max_length=16)],
+    again: Annotated[str, Form(max_length=16)],
+) -> HTMLResponse:
+    now = request.app.state.clock.now()
+    proven = await phones.pin_setter(session, token, now)
+    if proven is None:
+        raise NotFound("This link is unknown or has expired.")
+    if not phones.PIN.match(pin):
+        return pin_response(note="A PIN is four to eight digits.", form=True, status=422)
+    if pin != again:
+        return pin_response(note="The two PINs differ. Try again.", form=True, status=422)
+    phones.set_pin(proven, pin)
+    await audit.record(
+        session,
+        actor=f"advocate:{proven.advocate_id}",
+        action="change",
+        subject="PIN set",
+        at=now,
+        client=request.client.host if request.client else None,
+    )
+    log.info("pin.set", advocate_id=proven.advocate_id)
+    return pin_response(
+        note="Your PIN is set. Callout will ask for it before it shows a callout's details.", form=False
+    )
+
+
+def pin_response(*, note: str | None, form: bool, status: int = 200) -> HTMLResponse:
+    html = page.TEMPLATES.get_template("pin.html").render(note=note, form=form)
+    return HTMLResponse(
+        html, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     )
 
 

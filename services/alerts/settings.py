@@ -14,7 +14,8 @@ class AlertsSettings(Settings):
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
-    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Twilio answers a create in well under a second: one that hangs longer is retried (and looked up) sooner.
+    twilio_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # An alert that could not be delivered within this time is stale: Twilio drops it (ValidityPeriod).
     sms_validity_seconds: int = Field(default=900, ge=1, le=36_000)
     # Where the directory service answers; None: this process's own port (one-process mode).
