@@ -31,6 +31,7 @@ class Wake(StrEnum):
     callouts = "callouts"  # a callout to route, escalate or cancel
     sends = "callout_sends"  # a text or call to send
     notices = "callout_notices"  # an event owed to a CAD
+    phones = "callout_phones"  # a phone to prove (the directory set it)
 
 
 def new_code(length: int) -> str:
@@ -59,6 +60,7 @@ class Stage(StrEnum):
     en_route = "en_route"
     on_scene = "on_scene"
     survivor_contacted = "survivor_contacted"
+    contact_attempted = "contact_attempted"  # a masked call that did not reach the survivor (busy, no answer...)
     survivor_declined = "survivor_declined"
     closed = "closed"
 
@@ -195,6 +197,25 @@ class Callout(Leased, Base):
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     agency: Mapped[Agency] = relationship(lazy="raise")
+
+
+class AdvocatePhone(Base):
+    """An advocate's phone as proven, and their PIN: the directory sets the phone (and so asks for it to be
+    proven), the alerts service texts a code, hears it back, and keeps the PIN chosen then. Until proven the
+    advocate is still alerted — an alert is never dropped — but shown as unverified."""
+
+    __tablename__ = "advocate_phones"
+
+    advocate_id: Mapped[int] = mapped_column(ForeignKey("advocates.id", ondelete="CASCADE"), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    check_due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # a code to text, from then
+    code_hmac: Mapped[str | None] = mapped_column(String(64))  # keyed: six digits would fall to a plain hash
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    pin_hash: Mapped[str | None] = mapped_column(String(200))  # argon2
+    pin_token_hash: Mapped[str | None] = mapped_column(String(64))  # the link to choose a PIN, once proven
+    pin_token_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
 
 
 class TimelineEntry(Base):

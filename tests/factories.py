@@ -29,6 +29,7 @@ async def make_program(
     agency: str = "metro",
     secret: str = SECRET,
     notify_url: str | None = None,
+    timezone: str = "UTC",
     shifts: list[dict[str, Any]] | None = None,
     advocates: dict[str, list[str]] | None = None,
 ) -> None:
@@ -47,6 +48,7 @@ async def make_program(
                 "hotline": HOTLINE,
                 "webhook_secret": secret,
                 "notify_url": notify_url,
+                "timezone": timezone,
                 "code_map": {"DVA": "DVA", "DVNA": "DVNA", "10-16": "DVA"},
             },
         ),

@@ -14,6 +14,7 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,15 @@ class Message:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def dial(self) -> tuple[str, str, str]:
+        """A masked call's <Dial>: its action URL, the caller ID shown, and the number it bridges to."""
+        found = re.search(r"<Dial ([^>]*)><Number>([^<]+)</Number></Dial>", self.body)
+        assert found, "this call dials nobody"
+        attributes = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
+        assert attributes.get("record", "do-not-record") == "do-not-record", "a bridged call must not be recorded"
+        return html.unescape(attributes["action"]), attributes["callerId"], found.group(2)
+
+    @property
     def gather_url(self) -> str:
         found = re.search(r'<Gather[^>]* action="([^"]+)"', self.body)
         assert found, "this call gathers no key"
@@ -146,6 +156,11 @@ class FakeTwilio:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.messages) >= count)
         return list(self.messages)
+
+    async def wait_until(self, condition: Callable[[], bool], *, within: float = 10) -> None:
+        """Wait (on a condition, `within` seconds at most) until `condition` holds of what has arrived."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(condition)
 
     def to(self, phone: str, kind: str = "sms") -> list[Message]:
         return [m for m in self.messages if m.to == phone and m.kind == kind]
@@ -312,12 +327,34 @@ class FakeTwilio:
         signature = RequestValidator("forged" if forge else self.auth_token).compute_signature(url, params)
         return await self.callback_client.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
+    async def replay(self, answered: httpx.Response) -> httpx.Response:
+        """The very request Twilio sent, signature and all, sent again: Twilio retrying it, or a replay."""
+        sent = answered.request
+        assert self.callback_client is not None
+        headers = {name: sent.headers[name] for name in ("X-Twilio-Signature", "Content-Type")}
+        return await self.callback_client.post(str(sent.url), content=sent.content, headers=headers)
+
     async def press(self, call: Message, digits: str) -> httpx.Response:
         """The person who answered the call presses a key: Twilio posts it to the Gather's action."""
         return await self._post_signed(
             call.gather_url,
             {"CallSid": call.sid, "Digits": digits, "To": call.to, "From": call.from_, "CallStatus": "in-progress"},
         )
+
+    async def bridge(self, call: Message, status: str, seconds: int = 0) -> httpx.Response:
+        """The bridged leg of a masked call ends: Twilio posts its outcome to the <Dial>'s action."""
+        action, _, _ = call.dial
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "DialCallSid": f"CA{next(self._sids):032x}",
+            "DialCallStatus": status,
+            "DialCallDuration": str(seconds),
+            "CallStatus": "in-progress",
+            "To": call.to,
+            "From": call.from_,
+        }
+        return await self._post_signed(action, params)
 
     async def call_status(self, call: Message, status: str, *, answered_by: str | None = None) -> httpx.Response:
         params = {

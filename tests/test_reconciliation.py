@@ -268,3 +268,33 @@ async def test_work_held_by_a_worker_that_died_is_taken_up_at_once_and_a_live_wo
     assert (kept, ready_alive["work_held_by_no_worker"]) == (0, 0)
     assert (ready_dead["work_held_by_no_worker"], taken) == (1, 1)
     assert (text.due_at, text.leased_by) == (clock.now(), None)  # due now: any worker takes it up
+
+
+async def test_a_bug_in_one_send_fails_it_alone_and_gives_its_row_back(
+    client: httpx.AsyncClient,
+    app: Any,
+    worker: Worker,
+    fake_twilio: FakeTwilio,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_send, struck = worker.channel.send_sms, []
+
+    async def broken_for_one(*, to: str, body: str, status_callback: str | None) -> str:
+        if not struck:
+            struck.append(body)
+            raise RuntimeError("a bug that strikes one text")
+        return await real_send(to=to, body=body, status_callback=status_callback)
+
+    monkeypatch.setattr(worker.channel, "send_sms", broken_for_one)
+    await post_event(client, dv_event())
+    await post_event(client, dv_event())
+    await worker.run_once()
+
+    texts = await alerts(app, "sms")
+    [failed] = [n for n in texts if n.status == "pending"]
+    assert len(fake_twilio.texts) == 1  # the other went out
+    assert failed.leased_by is None and failed.due_at <= clock.now() + timedelta(seconds=2)  # not held 90 s
+    clock.advance(timedelta(seconds=2))
+    await worker.run_once()
+    assert len(fake_twilio.texts) == 2

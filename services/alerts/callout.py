@@ -5,7 +5,8 @@ write the timeline, post to the CAD). It reads nothing and writes nothing: `esca
 row locked, asks, writes the new state and applies the effects in the same transaction, and is the only writer of a
 callout's status. The rules it keeps (tests/test_callout_properties.py checks them for any order of events):
 every callout ends accepted, heard by the hotline or ended by CAD; nobody who declined is alerted again for that
-callout; the first acceptance wins; each step alerts each of its people at most once on each channel.
+callout; the first acceptance wins, and whoever it is holds a link to the details; each step alerts each of its
+people at most once on each channel.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class State:
     ending: bool = False  # CAD ended the call (or it stopped being DV): the callout must end
     alerts: tuple[Alert, ...] = ()  # the current step's alerts
     unreachable: frozenset[tuple[str, ChannelName]] = frozenset()  # (phone, channel) that cannot be reached
+    linked: frozenset[str] = frozenset()  # who holds a text with a link to this callout's page
 
 
 # -- events ---------------------------------------------------------------------------------------------------------
@@ -159,6 +161,8 @@ class Answered:
 class Progressed:
     person: Person
     stage: Stage
+    via: str  # sms, link, or (survivor contacted) the masked call itself
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 Event = Routed | Unroutable | Due | AlertFailed | Answered | Progressed
@@ -175,6 +179,13 @@ class SendAlert:
     person: Person
     channel: ChannelName
     retry_until: datetime | None
+
+
+@dataclass(frozen=True)
+class SendLink:
+    """A text with a link to the callout's page for whoever accepted without holding one (by a call, say)."""
+
+    person: Person
 
 
 @dataclass(frozen=True)
@@ -214,7 +225,7 @@ class Unheard:
     """The hotline's last alerts failed too: nobody at all could be reached. The loudest log line there is."""
 
 
-Effect = SendAlert | Tell | StopAlerting | Record | NotifyCad | WakeWorker | Unheard
+Effect = SendAlert | SendLink | Tell | StopAlerting | Record | NotifyCad | WakeWorker | Unheard
 Outcome = Literal["accepted", "yours", "taken", "ended", "declined", "not accepted", "recorded", "unchanged"]
 
 
@@ -392,6 +403,7 @@ def answered(state: State, event: Answered, now: datetime) -> Decision:
         accepted = replace(state, status=CalloutStatus.accepted, accepted_by=acceptance, due_at=now)
         effects: tuple[Effect, ...] = (
             Record(Stage.acknowledged, {"via": event.via, "role": person.role, "advocate_id": person.advocate_id}),
+            *(() if person.recipient in state.linked else (SendLink(person),)),
             StopAlerting(),
             Tell("taken", but=person.recipient),
             NotifyCad(Stage.acknowledged, person.role),
@@ -416,7 +428,8 @@ def progressed(state: State, event: Progressed, now: datetime) -> Decision:
         return Decision(state, outcome="not accepted" if state.status in OPEN and not state.ending else "ended")
     if state.accepted_by.recipient != event.person.recipient:
         return Decision(state, outcome="taken")
-    effects: list[Effect] = [Record(event.stage, {"role": event.person.role, "advocate_id": event.person.advocate_id})]
+    data = {"role": event.person.role, "advocate_id": event.person.advocate_id, "via": event.via, **event.detail}
+    effects: list[Effect] = [Record(event.stage, data)]
     if event.stage in NOTIFY_BACK:
         effects.append(NotifyCad(event.stage, event.person.role))
     after = replace(state, status=CalloutStatus.closed) if event.stage == Stage.closed else state

@@ -140,7 +140,15 @@ def provider_errors() -> Iterator[None]:
         ) from None
     except TimeoutError:
         raise SendFailed("Twilio did not answer in time", retryable=True, unknown=True) from None
-    except (aiohttp.ClientError, TwilioException) as exc:
+    except TwilioException as exc:
+        # A list's page that came back with an error is raised bare, with the response beside the message.
+        status = getattr(exc.args[1], "status_code", None) if len(exc.args) > 1 else None
+        if isinstance(status, int):
+            retryable = status == 429 or status >= 500
+            retry_after = _retry_after.get() if retryable else None
+            raise SendFailed(f"Twilio answered {status}", retryable=retryable, retry_after=retry_after) from None
+        raise SendFailed(f"Twilio unreachable ({type(exc).__name__})", retryable=True, unknown=True) from None
+    except aiohttp.ClientError as exc:
         raise SendFailed(f"Twilio unreachable ({type(exc).__name__})", retryable=True, unknown=True) from None
 
 

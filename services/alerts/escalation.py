@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -37,6 +38,7 @@ from services.alerts.callout import (
     Roster,
     Routed,
     SendAlert,
+    SendLink,
     State,
     StopAlerting,
     Tell,
@@ -62,6 +64,12 @@ def hash_link_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def record_for(session: AsyncSession, notification: Notification, stage: Stage, at: datetime, **data: Any) -> None:
+    """A timeline row for what became of an alert, a link or a masked call: each belongs to a callout's incident."""
+    assert notification.incident_id is not None, "a text of no incident has no timeline"
+    record_stage(session, notification.incident_id, stage, at, **data)
+
+
 def person_of(notification: Notification) -> Person:
     return Person.model_validate(
         {"role": notification.role, "phone": notification.to, "advocate_id": notification.advocate_id}
@@ -78,10 +86,11 @@ async def lock_callout(session: AsyncSession, callout_id: Any) -> Callout:
 async def lock_notification(session: AsyncSession, condition: Any) -> Notification | None:
     """The notification `condition` finds, locked after its callout's row: every path that changes both takes
     the callout first, so that a callback, a reply and a worker never wait on each other in a circle."""
-    found = await session.scalar(select(Notification.callout_id).where(condition))
+    found = (await session.execute(select(Notification.id, Notification.callout_id).where(condition))).first()
     if found is None:
         return None
-    await lock_callout(session, found)
+    if found.callout_id is not None:  # a verification code belongs to no callout
+        await lock_callout(session, found.callout_id)
     return await session.scalar(
         select(Notification).where(condition).with_for_update().execution_options(populate_existing=True)
     )
@@ -106,6 +115,16 @@ async def state_of(session: AsyncSession, callout: Callout, event: Event) -> Sta
             select(Unreachable.phone, Unreachable.channel).where(Unreachable.phone.in_(phones))
         )
         unreachable = frozenset((phone, channel) for phone, channel in rows)
+    linked: frozenset[str] = frozenset()
+    if isinstance(event, Answered) and event.accept:
+        holders = await session.scalars(
+            select(Notification.recipient).where(
+                Notification.callout_id == callout.id,
+                Notification.link_hash.is_not(None),
+                Notification.status.in_(("sent", "delivered")),
+            )
+        )
+        linked = frozenset(holders)
     return State(
         status=CalloutStatus(callout.status),
         due_at=callout.due_at,
@@ -119,6 +138,7 @@ async def state_of(session: AsyncSession, callout: Callout, event: Event) -> Sta
         ending=callout.end_requested_at is not None,
         alerts=tuple(Alert(r, cast(ChannelName, c), alive=s in ALIVE) for r, c, s in alerts),
         unreachable=unreachable,
+        linked=linked,
     )
 
 
@@ -135,16 +155,31 @@ def write_state(callout: Callout, state: State, now: datetime) -> None:
     callout.accepted_by = state.accepted_by.model_dump(mode="json") if state.accepted_by else None
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What an event did: the decision, and the alerts it queued."""
+
+    decision: Decision
+    queued: list[Notification]
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.decision.outcome
+
+    @property
+    def link_sent(self) -> bool:
+        return any(isinstance(effect, SendLink) for effect in self.decision.effects)
+
+
 async def apply(
     session: AsyncSession, callout: Callout, event: Event, *, now: datetime, settings: AlertsSettings
-) -> tuple[Outcome, list[Notification]]:
-    """Decide what `event` does to the callout (locked by the caller), write it and carry it out. Returns the
-    outcome (for a reply) and the alerts it queued."""
+) -> Applied:
+    """Decide what `event` does to the callout (locked by the caller), write it and carry it out."""
     state = await state_of(session, callout, event)
     decision = decide(state, event, now)
     if decision.state != state or decision.effects:  # a late answer changes nothing, not even updated_at
         write_state(callout, decision.state, now)
-    return decision.outcome, await carry_out(session, callout, decision, now=now, settings=settings)
+    return Applied(decision, await carry_out(session, callout, decision, now=now, settings=settings))
 
 
 async def carry_out(
@@ -164,6 +199,9 @@ async def carry_out(
                 log.warning("callout.exhausted", callout_id=str(callout.id), tier=callout.tier)
         elif isinstance(effect, SendAlert):
             queued.append(queue_alert(session, callout, effect, now=now, settings=settings))
+            wakes.add(Wake.sends)
+        elif isinstance(effect, SendLink):
+            queue_link(session, callout, effect.person, now=now, settings=settings)
             wakes.add(Wake.sends)
         elif isinstance(effect, StopAlerting):
             await stop_alerting(session, callout, now, recipient=effect.recipient)
@@ -218,12 +256,8 @@ def queue_alert(
         callout, send.person, channel=send.channel, kind="alert", now=now, retry_until=send.retry_until
     )
     if send.channel == "sms":
-        token = secrets.token_urlsafe(16)
-        notification.link_hash = hash_link_token(token)
-        notification.link_expires_at = now + timedelta(hours=settings.link_ttl_hours)
-        notification.body = messages.alert_sms(
-            code=callout.code, tier=Tier(callout.tier), area=callout.area, link=settings.public_link(f"/l/{token}")
-        )
+        link = new_link(notification, now=now, settings=settings)
+        notification.body = messages.alert_sms(code=callout.code, tier=Tier(callout.tier), area=callout.area, link=link)
     else:
         notification.body = messages.alert_call(
             code=callout.code,
@@ -233,6 +267,111 @@ def queue_alert(
         )
     session.add(notification)
     return notification
+
+
+def new_link(notification: Notification, *, now: datetime, settings: AlertsSettings) -> str:
+    """A link to the callout's page bound to this text's person; only its hash is kept, and the body that
+    carries it is sealed."""
+    token = secrets.token_urlsafe(16)
+    notification.link_hash = hash_link_token(token)
+    notification.link_expires_at = now + timedelta(hours=settings.link_ttl_hours)
+    return settings.public_link(f"/l/{token}")
+
+
+def queue_link(
+    session: AsyncSession, callout: Callout, person: Person, *, now: datetime, settings: AlertsSettings
+) -> Notification:
+    """The acceptor's own link, for one who accepted without holding one; tried for as long as the link lives."""
+    ttl = timedelta(hours=settings.link_ttl_hours)
+    notification = new_notification(callout, person, channel="sms", kind="link", now=now, retry_until=now + ttl)
+    notification.body = messages.link_sms(code=callout.code, link=new_link(notification, now=now, settings=settings))
+    session.add(notification)
+    return notification
+
+
+PARTIES = {"survivor": "the survivor", "hotline": "the hotline"}
+BRIDGE_RETRY = timedelta(minutes=5)  # an advocate waiting for their phone to ring will not wait longer
+
+
+def survivor_number(incident: Incident) -> str | None:
+    """The safe contact the survivor gave, and only if they consented: never the 911 callback number."""
+    persons: list[dict[str, Any]] = (incident.details or {}).get("persons", [])
+    victim = next((p for p in persons if p.get("role") == "victim"), {})
+    phone: str | None = (victim.get("safe_contact") or {}).get("phone")
+    return phone if victim.get("consents_to_contact") is True else None
+
+
+async def queue_bridge(
+    session: AsyncSession,
+    callout: Callout,
+    holder: Notification,
+    party: str,
+    *,
+    now: datetime,
+    settings: AlertsSettings,
+) -> Notification | None:
+    """A masked call: Callout calls the advocate who holds `holder`'s link, then bridges them to the survivor's
+    safe contact or the hotline, with the program's number as caller ID. None when there is nobody to call."""
+    incident = await session.get_one(Incident, callout.incident_id)
+    agency = await session.get_one(Agency, callout.agency_id)
+    number = survivor_number(incident) if party == "survivor" else agency.hotline
+    if number is None:
+        return None
+    notification = new_notification(
+        callout, person_of(holder), channel="voice", kind="bridge", now=now, retry_until=now + BRIDGE_RETRY
+    )
+    notification.body = messages.bridge_call(  # sealed at rest: it holds the number called
+        code=callout.code,
+        party=PARTIES[party],
+        number=number,
+        caller_id=settings.twilio_from or "",
+        action_url=settings.public_link(f"/v1/twilio/bridge?n={notification.id}&party={party}"),
+    )
+    session.add(notification)
+    await wake_alerts(session, Wake.sends)
+    log.info("bridge.queued", callout_id=str(callout.id), party=party)
+    return notification
+
+
+async def bridged(
+    session: AsyncSession,
+    notification: Notification,
+    *,
+    party: str,
+    status: str,
+    seconds: int,
+    now: datetime,
+    settings: AlertsSettings,
+) -> None:
+    """What a masked call came to. A call to the survivor answered and long enough is contact, recorded as the
+    acceptor's progress; anything else an attempt, with its outcome. No audio is ever recorded."""
+    callout = await lock_callout(session, notification.callout_id)  # locked already, with the notification
+    if party == "survivor" and status == "completed" and seconds >= settings.contact_min_seconds:
+        event = Progressed(person_of(notification), Stage.survivor_contacted, via="call", detail={"seconds": seconds})
+        if (await apply(session, callout, event, now=now, settings=settings)).outcome != "recorded":
+            # The callout ended while they talked: the contact still happened, and the timeline says so.
+            record_for(
+                session,
+                notification,
+                Stage.survivor_contacted,
+                now,
+                via="call",
+                after_end=True,
+                seconds=seconds,
+            )
+        return
+    outcome = "answered, too short to count" if status == "completed" else status
+    record_for(
+        session,
+        notification,
+        Stage.contact_attempted,
+        now,
+        party=party,
+        outcome=outcome,
+        seconds=seconds,
+        role=notification.role,
+        advocate_id=notification.advocate_id,
+    )
 
 
 async def stop_alerting(session: AsyncSession, callout: Callout, now: datetime, *, recipient: str | None) -> None:
@@ -272,6 +411,21 @@ async def tell_everyone_alerted(
     return bool(told)
 
 
+async def tell_supervisors(
+    session: AsyncSession, callout: Callout, body: str, *, now: datetime, settings: AlertsSettings
+) -> None:
+    """A text to the supervisors on call for this callout (as the directory named them when it was routed), or to
+    the hotline when it named none."""
+    roster = Roster.model_validate(callout.roster) if callout.roster else None
+    if roster is None:
+        return
+    for person in roster.supervisor or (roster.hotline_person,):
+        info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
+        info.body = body
+        session.add(info)
+    await wake_alerts(session, Wake.sends)
+
+
 async def queue_cad_notice(session: AsyncSession, callout: Callout, notify: NotifyCad, *, now: datetime) -> bool:
     """An event for the dispatcher, if the agency wants them: posted in order, retried until delivered."""
     agency = await session.get_one(Agency, callout.agency_id)
@@ -308,12 +462,12 @@ async def answer(
     via: str,
     now: datetime,
     settings: AlertsSettings,
-) -> tuple[Callout, Outcome]:
+) -> tuple[Callout, Applied]:
     callout = await lock_callout(session, callout_id)
-    outcome, _ = await apply(session, callout, Answered(person, accept, via), now=now, settings=settings)
-    if outcome == "declined":
+    applied = await apply(session, callout, Answered(person, accept, via), now=now, settings=settings)
+    if applied.outcome == "declined":
         log.info("callout.declined", callout_id=str(callout.id), via=via, role=person.role)
-    return callout, outcome
+    return callout, applied
 
 
 async def progress(
@@ -322,12 +476,13 @@ async def progress(
     person: Person,
     stage: Stage,
     *,
+    via: str,
     now: datetime,
     settings: AlertsSettings,
 ) -> tuple[Callout, Outcome]:
     callout = await lock_callout(session, callout_id)
-    outcome, _ = await apply(session, callout, Progressed(person, stage), now=now, settings=settings)
-    return callout, outcome
+    applied = await apply(session, callout, Progressed(person, stage, via), now=now, settings=settings)
+    return callout, applied.outcome
 
 
 async def route(
@@ -342,8 +497,7 @@ async def route(
 ) -> list[Notification]:
     """The directory's answer (or none at all): the first step starts. Returns its alerts."""
     event: Event = Routed(roster, policy) if roster is not None and policy is not None else Unroutable(hotline)
-    _, queued = await apply(session, callout, event, now=now, settings=settings)
-    return queued
+    return (await apply(session, callout, event, now=now, settings=settings)).queued
 
 
 # -- what became of a text or call -------------------------------------------------------------------------------
@@ -364,9 +518,9 @@ def sent(
     notification.status, notification.provider_id = NotificationStatus.sent, provider_id
     notification.sent_at, notification.started_at, notification.updated_at = now, None, now
     if notification.kind == "alert":
-        record_stage(
+        record_for(
             session,
-            notification.incident_id,
+            notification,
             Stage.notification_sent,
             now,
             channel=notification.channel,
@@ -382,9 +536,9 @@ def sent(
 def delivered(session: AsyncSession, notification: Notification, *, now: datetime) -> None:
     notification.status, notification.updated_at = NotificationStatus.delivered, now
     if notification.kind == "alert":
-        record_stage(
+        record_for(
             session,
-            notification.incident_id,
+            notification,
             Stage.notification_delivered,
             now,
             channel=notification.channel,
@@ -395,15 +549,14 @@ def delivered(session: AsyncSession, notification: Notification, *, now: datetim
 
 async def pressed(
     session: AsyncSession, notification: Notification, digit: str, *, now: datetime, settings: AlertsSettings
-) -> Outcome:
+) -> Applied:
     """A key pressed on a voice alert: 1 accepts, 2 declines."""
     callout = await lock_callout(session, notification.callout_id)  # locked already, with the notification
     notification.status, notification.updated_at = NotificationStatus.answered, now
     await session.flush()
-    outcome, _ = await apply(
+    return await apply(
         session, callout, Answered(person_of(notification), digit == "1", "voice"), now=now, settings=settings
     )
-    return outcome
 
 
 async def failed(
@@ -422,9 +575,9 @@ async def failed(
     notification.started_at = None
     if notification.kind != "alert":  # a courtesy text (taken, cancelled) that did not arrive changes nothing
         return
-    record_stage(
+    record_for(
         session,
-        notification.incident_id,
+        notification,
         Stage.notification_failed,
         now,
         channel=notification.channel,

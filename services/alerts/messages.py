@@ -43,6 +43,24 @@ def alert_call(*, code: str, tier: Tier, area: str | None, gather_url: str) -> s
     return str(response)
 
 
+def link_sms(*, code: str, link: str) -> str:
+    return f"Callout {code}: you accepted. The details are behind this link: {link}"
+
+
+def verify_sms(code: str) -> str:
+    return (
+        f"Callout: to confirm this phone for your on-call alerts, reply {code}. If you did not expect this, ignore it."
+    )
+
+
+def proven_sms(link: str) -> str:
+    return f"Callout: this phone is confirmed. Choose the PIN that will guard callout details: {link}"
+
+
+def pin_locked_sms(code: str) -> str:
+    return f"Callout {code}: the details link was locked after five wrong PINs. Check with the advocate who accepted."
+
+
 def taken_sms(code: str) -> str:
     return f"Callout {code} has been accepted by someone else. No action needed. Thank you."
 
@@ -60,4 +78,14 @@ def twiml_message(text: str) -> str:
 def twiml_say(text: str) -> str:
     response = VoiceResponse()
     response.say(text)
+    return str(response)
+
+
+def bridge_call(*, code: str, party: str, number: str, caller_id: str, action_url: str) -> str:
+    """TwiML for a masked call: the advocate answers, hears whom they are being connected to, and is bridged to
+    `number` with the program's number shown — neither side sees the other's. Nothing is recorded."""
+    response = VoiceResponse()
+    response.say(f"This is Callout, callout {', '.join(code)}. Connecting you to {party}. Please hold.")
+    dial = response.dial(caller_id=caller_id, action=action_url, method="POST", timeout=30, record="do-not-record")
+    dial.number(number)
     return str(response)

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.crypto import Sealed
 from shared.db import Base
 from shared.tables import UTC_TIMESTAMP, Leased
 
@@ -36,18 +37,29 @@ class Notification(Leased, Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    callout_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("callouts.id"), index=True)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"))
-    kind: Mapped[str] = mapped_column(String(8))  # alert: asks for an answer; info: tells (taken, cancelled)
+    # None for a text that belongs to no callout: a phone's verification code.
+    callout_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("callouts.id"), index=True)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
+    # alert: asks for an answer; info: tells (taken, cancelled); link: the acceptor's own link; bridge: a masked
+    # call; verify: a phone's code
+    kind: Mapped[str] = mapped_column(String(8))
     step_seq: Mapped[int | None]  # the escalation step an alert belongs to
     recipient: Mapped[str] = mapped_column(String(32))  # "advocate:12" or "hotline"
     role: Mapped[str] = mapped_column(String(16))  # primary, backup, supervisor, hotline
     advocate_id: Mapped[int | None]
     channel: Mapped[str] = mapped_column(String(8))  # sms or voice
     to: Mapped[str] = mapped_column(String(20))
-    body: Mapped[str] = mapped_column(String(1600))  # the text, or what the call says
+    # The text (its link's token included), or what the call says: sealed, so that no working link lies in the
+    # database, or in a backup of it, without the data key.
+    body: Mapped[str] = mapped_column(Sealed)
     link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     link_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    # The link's second factor: wrong PINs tried (five lock it), and the browser that gave the right one
+    # (a cookie's hash) and until when it may see the details.
+    pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    link_locked_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    viewer_hash: Mapped[str | None] = mapped_column(String(64))
+    viewer_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     status: Mapped[NotificationStatus] = mapped_column(String(16), default=NotificationStatus.pending)
     due_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -115,3 +127,17 @@ class KnownRoster(Base):
     tier: Mapped[str] = mapped_column(String(16))
     answer: Mapped[dict[str, Any]] = mapped_column(JSONB)
     fetched_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class ProviderEvent(Base):
+    """A request Twilio made of us — an inbound text, a key press, a status callback — applied once: keyed by
+    Twilio's own id for it, with the answer it got. A repeat (Twilio retrying, or a captured request replayed)
+    gets the same answer and changes nothing."""
+
+    __tablename__ = "provider_events"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "sms:SM…", "gather:CA…", "status:SM…:delivered"
+    received_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    status_code: Mapped[int | None]
+    media_type: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[str | None]  # TwiML: codes and words, never personal data

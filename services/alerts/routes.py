@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -11,19 +11,20 @@ import structlog
 from fastapi import APIRouter, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from twilio.request_validator import RequestValidator
 
-from services.alerts import escalation, messages
+from services.alerts import escalation, messages, page, phones
 from services.alerts.escalation import hash_link_token, person_of
-from services.alerts.models import Notification, NotificationStatus, Unreachable
+from services.alerts.models import Notification, NotificationStatus, ProviderEvent, Unreachable
 from services.alerts.replies import Reply, parse
 from services.alerts.settings import AlertsSettings
 from shared import audit
 from shared.auth import PrincipalDep, Role
 from shared.db import SessionDep
-from shared.problems import Forbidden, NotFound
-from shared.tables import OPEN, Callout, CalloutStatus, Incident, Stage, Tier
+from shared.problems import Forbidden, Invalid, NotFound
+from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, Stage
 
 log = structlog.get_logger()
 router = APIRouter(tags=["alerts"])
@@ -35,7 +36,6 @@ CALL_FAILED = {"busy", "no-answer", "failed", "canceled"}
 # Texts that can never arrive at this phone (TWILIO.md): it is marked unreachable by text.
 UNREACHABLE_BY_CALLBACK = {21610: "recipient opted out (STOP)", 21211: "invalid number", 30006: "landline"}
 OPT_IN = {"START", "UNSTOP"}  # Twilio's opt-in words (YES is an acceptance here)
-REPLY_WINDOW = timedelta(hours=48)  # a text answers the callouts that reached that phone lately
 
 
 async def verified_twilio_form(request: Request, signature: str | None) -> dict[str, str]:
@@ -52,6 +52,46 @@ async def verified_twilio_form(request: Request, signature: str | None) -> dict[
 
 
 TwilioSignature = Annotated[str | None, Header(alias="X-Twilio-Signature")]
+
+
+async def first_time(session: SessionDep, key: str, now: Any) -> Response | None:
+    """Claim Twilio's request `key` for this transaction; for a repeat, the answer the first one got.
+
+    A concurrent repeat waits on the claim's unique key until the first commits, then reads its answer."""
+    claimed = await session.scalar(
+        insert(ProviderEvent)
+        .values(key=key, received_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(ProviderEvent.key)
+    )
+    if claimed is not None:
+        return None
+    earlier = await session.get_one(ProviderEvent, key)
+    log.info("twilio.repeat", kind=key.split(":", 1)[0])
+    content = earlier.response.encode() if earlier.response is not None else None
+    return Response(content, status_code=earlier.status_code or 204, media_type=earlier.media_type)
+
+
+async def answer_kept(session: SessionDep, key: str, response: Response) -> Response:
+    """Keep the answer to Twilio's request `key`, for its repeats."""
+    await session.execute(
+        update(ProviderEvent)
+        .where(ProviderEvent.key == key)
+        .values(
+            status_code=response.status_code,
+            media_type=response.media_type,
+            response=bytes(response.body).decode() or None,
+        )
+    )
+    return response
+
+
+def provider_key(kind: str, form: dict[str, str], *fields: str) -> str:
+    """What identifies one request of Twilio's: its own ids for it (a MessageSid, a CallSid and its status)."""
+    values = [form.get(name, "") for name in fields]
+    if not values[0]:
+        raise Invalid(f"{fields[0]} is missing.")
+    return ":".join([kind, *values])[:120]
 
 
 async def called_back(request: Request, session: SessionDep, alert: uuid.UUID | None, sid: str) -> Notification | None:
@@ -85,9 +125,12 @@ async def sms_status(
 ) -> Response:
     form = await verified_twilio_form(request, signature)
     status, now, settings = form.get("MessageStatus", ""), request.app.state.clock.now(), request.app.state.settings
+    key = provider_key("status", form, "MessageSid", "MessageStatus")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
     notification = await called_back(request, session, n, form.get("MessageSid", ""))
     if notification is None:
-        return Response(status_code=204)
+        return await answer_kept(session, key, Response(status_code=204))
     if status in DELIVERED:
         escalation.delivered(session, notification, now=now)
     elif status in NOT_DELIVERED:
@@ -106,9 +149,18 @@ async def call_status(
 ) -> Response:
     form = await verified_twilio_form(request, signature)
     status, now, settings = form.get("CallStatus", ""), request.app.state.clock.now(), request.app.state.settings
+    key = provider_key("status", form, "CallSid", "CallStatus")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
     notification = await called_back(request, session, n, form.get("CallSid", ""))
-    if notification is None:
-        return Response(status_code=204)  # answered with a key already, or repeated, or unknown
+    if notification is None:  # answered with a key already, or unknown
+        return await answer_kept(session, key, Response(status_code=204))
+    if notification.kind == "bridge":  # the <Dial> action tells what the bridge came to; only a ring unanswered here
+        if status in CALL_FAILED:
+            await escalation.bridged(
+                session, notification, party="advocate", status=status, seconds=0, now=now, settings=settings
+            )
+        return await answer_kept(session, key, Response(status_code=204))
     if status in CALL_FAILED:
         await escalation.failed(session, notification, reason=f"call {status}", code=None, now=now, settings=settings)
     elif status == "completed":
@@ -116,7 +168,7 @@ async def call_status(
         voicemail = form.get("AnsweredBy", "").startswith("machine")
         reason = "call reached voicemail" if voicemail else "call answered without a key press"
         await escalation.failed(session, notification, reason=reason, code=None, now=now, settings=settings)
-    return Response(status_code=204)
+    return await answer_kept(session, key, Response(status_code=204))
 
 
 @router.post("/v1/twilio/voice/gather", summary="The key an advocate pressed on a voice alert")
@@ -125,27 +177,67 @@ async def voice_gather(
 ) -> Response:
     form = await verified_twilio_form(request, signature)
     digit, now = form.get("Digits", ""), request.app.state.clock.now()
+    key = provider_key("gather", form, "CallSid")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
     if digit not in ("1", "2"):
-        return Response(messages.twiml_say("That key is not an answer. Goodbye."), media_type=TWIML)
+        return await answer_kept(
+            session, key, Response(messages.twiml_say("That key is not an answer. Goodbye."), media_type=TWIML)
+        )
     notification = await escalation.lock_notification(session, Notification.id == n)
     if notification is None or notification.channel != "voice":
         raise NotFound("No such call.")
-    outcome = await escalation.pressed(session, notification, digit, now=now, settings=request.app.state.settings)
-    return Response(messages.twiml_say(spoken(outcome)), media_type=TWIML)
+    applied = await escalation.pressed(session, notification, digit, now=now, settings=request.app.state.settings)
+    said = spoken(applied.outcome, link_sent=applied.link_sent)
+    return await answer_kept(session, key, Response(messages.twiml_say(said), media_type=TWIML))
 
 
-def spoken(outcome: str) -> str:
+@router.post("/v1/twilio/bridge", summary="What a masked call came to (the <Dial> action)")
+async def bridge_status(
+    request: Request,
+    session: SessionDep,
+    n: Annotated[uuid.UUID, Query()],
+    party: Annotated[str, Query(pattern="^(survivor|hotline)$")],
+    signature: TwilioSignature = None,
+) -> Response:
+    form = await verified_twilio_form(request, signature)
+    now = request.app.state.clock.now()
+    key = provider_key("bridge", form, "CallSid")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
+    notification = await escalation.lock_notification(session, Notification.id == n)
+    if notification is None or notification.kind != "bridge":
+        raise NotFound("No such call.")
+    duration = form.get("DialCallDuration", "0")
+    await escalation.bridged(
+        session,
+        notification,
+        party=party,
+        status=form.get("DialCallStatus", ""),
+        seconds=int(duration) if duration.isdigit() else 0,
+        now=now,
+        settings=request.app.state.settings,
+    )
+    return await answer_kept(session, key, Response(messages.twiml_say("Goodbye."), media_type=TWIML))
+
+
+def spoken(outcome: str, *, link_sent: bool) -> str:
+    """What the call says back: true to what happened, the link included (it is texted now if they had none)."""
+    if outcome == "accepted" and link_sent:
+        return "Accepted. Thank you. We are texting you a link to the details now."
     return {
-        "accepted": "Accepted. Thank you. The details are in the link in your text message.",
+        "accepted": "Accepted. Thank you. The details are behind the link in your text message.",
         "declined": "Declined. Thank you.",
         "yours": "You have already accepted this callout.",
         "taken": "Someone else has already accepted this callout. Thank you.",
     }.get(outcome, "This callout is no longer open. Thank you.")
 
 
-def reply_text(outcome: str, code: str, stage: Stage | None = None) -> str:
+def reply_text(outcome: str, code: str, stage: Stage | None = None, *, link_sent: bool = False) -> str:
     if outcome == "recorded" and stage is not None:
         return f"Callout {code}: recorded {messages.PROGRESS_WORDS[stage]}."
+    if outcome == "accepted" and link_sent:
+        return f"Accepted callout {code}. A text with the link to the details follows. {messages.PROGRESS_HELP}"
     return {
         "accepted": f"Accepted callout {code}. Open the link in the first text for details. {messages.PROGRESS_HELP}",
         "declined": f"Declined callout {code}. Thank you.",
@@ -160,6 +252,18 @@ def reply_text(outcome: str, code: str, stage: Stage | None = None) -> str:
 async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSignature = None) -> Response:
     form = await verified_twilio_form(request, signature)
     now = request.app.state.clock.now()
+    key = provider_key("sms", form, "MessageSid")
+    if (repeat := await first_time(session, key, now)) is not None:
+        return repeat
+    return await answer_kept(session, key, await apply_text(request, session, form, now))
+
+
+async def apply_text(request: Request, session: SessionDep, form: dict[str, str], now: Any) -> Response:
+    """What an advocate's text does, once: START lifts an opt-out; a six-digit code proves the phone; else an
+    answer or progress."""
+    settings = request.app.state.settings
+    if proven := await phones.prove(session, form.get("From", ""), form.get("Body", ""), now=now, settings=settings):
+        return Response(messages.twiml_message(proven), media_type=TWIML)
     if form.get("Body", "").strip().upper() in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
         await session.execute(
             delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
@@ -168,7 +272,8 @@ async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSi
     reply = parse(form.get("Body", ""))
     if reply is None:
         return Response(messages.twiml_message(messages.HELP), media_type=TWIML)
-    candidates = await callouts_for_phone(session, form.get("From", ""), reply, now)
+    ttl = timedelta(hours=request.app.state.settings.link_ttl_hours)
+    candidates = await callouts_for_phone(session, form.get("From", ""), reply, since=now - ttl)
     if len(candidates) != 1:
         text = (
             f"You have {len(candidates)} open callouts: add the code, for example {reply_example(reply, candidates)}."
@@ -177,24 +282,36 @@ async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSi
         )
         return Response(messages.twiml_message(text), media_type=TWIML)
     [(callout, notification)] = candidates
-    callout, outcome, stage = await act(session, callout, notification, reply.action, via="sms", request=request)
-    log.info("sms.reply", callout_id=str(callout.id), action=reply.action, outcome=outcome)
-    return Response(messages.twiml_message(reply_text(outcome, callout.code, stage)), media_type=TWIML)
+    callout, acted = await act(session, callout, notification, reply.action, via="sms", request=request)
+    log.info("sms.reply", callout_id=str(callout.id), action=reply.action, outcome=acted.outcome)
+    return Response(messages.twiml_message(acted.reply(callout.code)), media_type=TWIML)
+
+
+@dataclass(frozen=True)
+class Acted:
+    outcome: str
+    stage: Stage | None = None
+    link_sent: bool = False
+
+    def reply(self, code: str) -> str:
+        return reply_text(self.outcome, code, self.stage, link_sent=self.link_sent)
 
 
 async def act(
     session: SessionDep, callout: Callout, notification: Notification, action: str, *, via: str, request: Request
-) -> tuple[Callout, str, Stage | None]:
+) -> tuple[Callout, Acted]:
     """An advocate's answer (accept, decline) or progress, by text or on the page."""
     now, settings, person = request.app.state.clock.now(), request.app.state.settings, person_of(notification)
     if action in ("accept", "decline"):
-        callout, outcome = await escalation.answer(
+        callout, applied = await escalation.answer(
             session, callout.id, person, accept=action == "accept", via=via, now=now, settings=settings
         )
-        return callout, outcome, None
+        return callout, Acted(applied.outcome, link_sent=applied.link_sent)
     stage = Stage(action)
-    callout, outcome = await escalation.progress(session, callout.id, person, stage, now=now, settings=settings)
-    return callout, outcome, stage
+    callout, outcome = await escalation.progress(
+        session, callout.id, person, stage, via=via, now=now, settings=settings
+    )
+    return callout, Acted(outcome, stage)
 
 
 def reply_example(reply: Reply, candidates: list[tuple[Callout, Notification]]) -> str:
@@ -203,14 +320,20 @@ def reply_example(reply: Reply, candidates: list[tuple[Callout, Notification]]) 
 
 
 async def callouts_for_phone(
-    session: SessionDep, phone: str, reply: Reply, now: Any
+    session: SessionDep, phone: str, reply: Reply, *, since: Any
 ) -> list[tuple[Callout, Notification]]:
-    """The callouts this reply can be about: alerted to this phone lately, open (to answer) or accepted by this
-    person (to report progress), narrowed by the code when one is given."""
+    """The callouts this reply can be about: alerted to this phone within an alert's life (its link's TTL) by an
+    alert that went out, open (to answer) or accepted by this person (to report progress), narrowed by the code
+    when one is given."""
     rows = await session.execute(
         select(Callout, Notification)
         .join(Notification, Notification.callout_id == Callout.id)
-        .where(Notification.to == phone, Notification.kind == "alert", Notification.created_at > now - REPLY_WINDOW)
+        .where(
+            Notification.to == phone,
+            Notification.kind == "alert",
+            Notification.created_at > since,
+            Notification.status.in_(("sent", "delivered", "answered")),
+        )
         .order_by(Notification.created_at.desc())
     )
     found: dict[uuid.UUID, tuple[Callout, Notification]] = {}
@@ -231,16 +354,6 @@ async def callouts_for_phone(
 
 # -- the secure link ----------------------------------------------------------------------------------------------
 
-ACTIONS = {
-    "accept": "Accept",
-    "decline": "Decline",
-    Stage.en_route.value: "En route",
-    Stage.on_scene.value: "On scene",
-    Stage.survivor_contacted.value: "Survivor contacted",
-    Stage.survivor_declined.value: "Survivor declined",
-    Stage.closed.value: "Close",
-}
-
 
 async def link_target(session: SessionDep, token: str, now: Any) -> tuple[Notification, Callout]:
     notification = await session.scalar(select(Notification).where(Notification.link_hash == hash_link_token(token)))
@@ -253,11 +366,14 @@ async def link_target(session: SessionDep, token: str, now: Any) -> tuple[Notifi
 async def open_link(
     request: Request, session: SessionDep, token: Annotated[str, Path(min_length=10, max_length=64)]
 ) -> HTMLResponse:
+    """Changes nothing but the audit trail: a link-preview bot's fetch, like anyone's, sees only what the page
+    shows to whoever holds the link before they act."""
     now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
     log.info("link.viewed", notification_id=str(notification.id), callout_id=str(callout.id), role=notification.role)
-    await audit_view(session, notification, callout, "view", now)
-    return await render_link(session, notification, callout, note=None)
+    rendered = await render_link(request, session, notification, callout, note=None)
+    await audit_view(request, session, notification, callout, "opened", now, personal=bool(rendered.details))
+    return page_response(rendered)
 
 
 @router.post("/l/{token}", response_class=HTMLResponse, summary="Answer a callout from its secure page")
@@ -266,104 +382,209 @@ async def answer_link(
     session: SessionDep,
     token: Annotated[str, Path(min_length=10, max_length=64)],
     action: Annotated[str, Form(max_length=32)],
+    pin: Annotated[str, Form(max_length=16)] = "",
 ) -> HTMLResponse:
     now = request.app.state.clock.now()
     notification, callout = await link_target(session, token, now)
-    if action not in ACTIONS:
+    if action not in page.ACTIONS:
         raise NotFound("No such action.")
-    callout, outcome, stage = await act(session, callout, notification, action, via="link", request=request)
-    log.info("link.answered", notification_id=str(notification.id), action=action, outcome=outcome)
-    await audit_view(session, notification, callout, action, now)
-    return await render_link(session, notification, callout, note=reply_text(outcome, callout.code, stage))
+    if action == "pin":
+        return await give_pin(request, session, notification, callout, pin, now)
+    if action in page.CALLS:
+        return await call_from_page(request, session, notification, callout, action.removeprefix("call_"), now)
+    callout, acted = await act(session, callout, notification, action, via="link", request=request)
+    log.info("link.answered", notification_id=str(notification.id), action=action, outcome=acted.outcome)
+    rendered = await render_link(request, session, notification, callout, note=acted.reply(callout.code))
+    await audit_view(request, session, notification, callout, action, now, personal=bool(rendered.details))
+    return page_response(rendered)
 
 
-async def audit_view(session: SessionDep, notification: Notification, callout: Callout, did: str, now: Any) -> None:
-    """The page shows personal data: every view and answer is in the audit trail."""
+async def call_from_page(
+    request: Request, session: SessionDep, notification: Notification, callout: Callout, party: str, now: Any
+) -> HTMLResponse:
+    """Only the acceptor, while the callout runs: Callout rings their phone and bridges them."""
+    callout = await escalation.lock_callout(session, callout.id)
+    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    queued = None
+    unlocked = await guard_of(request, session, notification, now) in ("given", "none")
+    if mine and unlocked and callout.status == CalloutStatus.accepted and callout.end_requested_at is None:
+        queued = await escalation.queue_bridge(
+            session, callout, notification, party, now=now, settings=request.app.state.settings
+        )
+    note = (
+        f"Calling you now: answer, and you will be connected to {escalation.PARTIES[party]}. Your number stays hidden."
+        if queued
+        else "That call cannot be made."
+    )
+    rendered = await render_link(request, session, notification, callout, note=note)
+    await audit_view(request, session, notification, callout, f"call {party}", now, personal=bool(rendered.details))
+    return page_response(rendered)
+
+
+VIEWER_COOKIE = "callout_view"
+
+
+async def guard_of(request: Request, session: SessionDep, notification: Notification, now: Any) -> page.Guard:
+    """Where the second factor stands for this browser on this link."""
+    if notification.link_locked_at is not None:
+        return "locked"
+    proven = await phones.phone_of(session, notification.advocate_id)
+    if proven is None or proven.pin_hash is None:
+        return "none"
+    return "given" if phones.is_viewer(notification, request.cookies.get(VIEWER_COOKIE), now) else "ask"
+
+
+async def give_pin(
+    request: Request, session: SessionDep, notification: Notification, callout: Callout, pin: str, now: Any
+) -> HTMLResponse:
+    """The acceptor's PIN: right, and this browser sees the details for a while; wrong five times, and the link
+    locks and the supervisors are told."""
+    locked = await escalation.lock_notification(session, Notification.id == notification.id)
+    assert locked is not None
+    notification, callout = locked, await session.get_one(Callout, callout.id)
+    proven = await phones.phone_of(session, notification.advocate_id)
+    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    cookie, note = None, None
+    if notification.link_locked_at is None and proven is not None and mine:
+        if phones.pin_matches(proven, pin):
+            cookie = phones.open_viewer(notification, now)
+        else:
+            notification.pin_failures += 1
+            note = "That PIN is not right."
+            if notification.pin_failures >= phones.MAX_PIN_FAILURES:
+                notification.link_locked_at = now
+                settings = request.app.state.settings
+                await escalation.tell_supervisors(
+                    session, callout, messages.pin_locked_sms(callout.code), now=now, settings=settings
+                )
+                log.warning("link.locked", notification_id=str(notification.id), callout_id=str(callout.id))
+    rendered = await render_link(request, session, notification, callout, note=note, cookie=cookie)
+    await audit_view(
+        request, session, notification, callout, "pin", now, personal=bool(rendered.details), right=bool(cookie)
+    )
+    response = page_response(rendered)
+    if cookie:
+        response.set_cookie(
+            VIEWER_COOKIE,
+            cookie,
+            max_age=int(phones.VIEWER_LIFE.total_seconds()),
+            path=request.url.path,
+            secure=request.app.state.settings.public_link("/").startswith("https://"),
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+async def audit_view(
+    request: Request,
+    session: SessionDep,
+    notification: Notification,
+    callout: Callout,
+    did: str,
+    now: Any,
+    *,
+    personal: bool,
+    **more: Any,
+) -> None:
+    """Every view and answer is in the audit trail, with the client's address and user agent: a preview bot's
+    fetch shows as what it is, and whether it was shown anything personal."""
     who = f"advocate:{notification.advocate_id}" if notification.advocate_id else f"{notification.role}:link"
-    await audit.record(session, actor=who, action="view", subject=f"link page, callout {callout.code}", at=now, did=did)
+    await audit.record(
+        session,
+        actor=who,
+        action="view",
+        subject=f"link page, callout {callout.code}",
+        at=now,
+        did=did,
+        personal_data_shown=personal,
+        client=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent", "")[:200],
+        **more,
+    )
 
 
 async def render_link(
-    session: SessionDep, notification: Notification, callout: Callout, note: str | None
-) -> HTMLResponse:
+    request: Request,
+    session: SessionDep,
+    notification: Notification,
+    callout: Callout,
+    note: str | None,
+    *,
+    cookie: str | None = None,
+) -> page.Page:
+    """`cookie`: the viewer cookie just given for the right PIN (the browser has not sent it back yet)."""
+    now = request.app.state.clock.now()
+    guard: page.Guard = "given" if cookie else await guard_of(request, session, notification, now)
     incident = await session.get_one(Incident, callout.incident_id)
-    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
-    details = incident.details if mine or callout.status in OPEN else {}
-    if callout.status in OPEN:
-        actions = ["accept", "decline"]
-    elif mine and callout.status == CalloutStatus.accepted:
-        actions = [a for a in ACTIONS if a not in ("accept", "decline")]
-    else:
-        actions = []
-    page = LINK_PAGE.format(
-        code=html.escape(callout.code),
-        tier=messages.TIER_WORDS[Tier(callout.tier)],
-        state=html.escape(state_words(callout, mine)),
-        note=f'<p class="note">{html.escape(note)}</p>' if note else "",
-        details=details_html(details, incident),
-        buttons="".join(f'<button name="action" value="{a}">{ACTIONS[a]}</button>' for a in actions),
-        expires=notification.link_expires_at.strftime("%Y-%m-%d %H:%M UTC") if notification.link_expires_at else "",
+    agency = await session.get_one(Agency, callout.agency_id)
+    return page.page_for(
+        recipient=notification.recipient,
+        callout=callout,
+        incident=incident,
+        timezone=agency.timezone,
+        expires_at=notification.link_expires_at,
+        note=note,
+        survivor_reachable=escalation.survivor_number(incident) is not None,
+        guard=guard,
     )
+
+
+def page_response(rendered: page.Page) -> HTMLResponse:
     return HTMLResponse(
-        page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+        rendered.html(),
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"},
     )
 
 
-def state_words(callout: Callout, mine: bool) -> str:
-    if callout.status == CalloutStatus.accepted:
-        return "You accepted this callout." if mine else "Someone else accepted this callout."
-    if callout.status in OPEN:
-        return "Waiting for an advocate to accept."
-    return "This callout is no longer open."
+# -- choosing a PIN ------------------------------------------------------------------------------------------------
 
 
-def details_html(details: dict[str, Any], incident: Incident) -> str:
-    """What the advocate needs at the scene; shown only here, behind the link, never in a text."""
-    if not details:
-        return ""
-    rows: list[tuple[str, str]] = [("Area", incident.area or "not given")]
-    location = details.get("location") or {}
-    address = ", ".join(
-        str(location[k]) for k in ("address", "unit", "city", "state", "postal_code") if location.get(k)
+@router.get("/p/{token}", response_class=HTMLResponse, summary="Choose the PIN that guards callout details")
+async def pin_page(
+    request: Request, session: SessionDep, token: Annotated[str, Path(min_length=10, max_length=64)]
+) -> HTMLResponse:
+    if await phones.pin_setter(session, token, request.app.state.clock.now()) is None:
+        raise NotFound("This link is unknown or has expired.")
+    return pin_response(note=None, form=True)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse, summary="Set the PIN")
+async def set_pin(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str, Path(min_length=10, max_length=64)],
+    pin: Annotated[str, Form(max_length=16)],
+    again: Annotated[str, Form(max_length=16)],
+) -> HTMLResponse:
+    now = request.app.state.clock.now()
+    proven = await phones.pin_setter(session, token, now)
+    if proven is None:
+        raise NotFound("This link is unknown or has expired.")
+    if not phones.PIN.match(pin):
+        return pin_response(note="A PIN is four to eight digits.", form=True, status=422)
+    if pin != again:
+        return pin_response(note="The two PINs differ. Try again.", form=True, status=422)
+    phones.set_pin(proven, pin)
+    await audit.record(
+        session,
+        actor=f"advocate:{proven.advocate_id}",
+        action="change",
+        subject="PIN set",
+        at=now,
+        client=request.client.host if request.client else None,
     )
-    if address:
-        rows.append(("Address", address))
-    victim: dict[str, Any] = next((p for p in details.get("persons", []) if p.get("role") == "victim"), {})
-    if incident.language:
-        rows.append(("Language", incident.language + (" (interpreter needed)" if incident.interpreter_needed else "")))
-    if details.get("cautions"):
-        rows.append(("Risk flags (from CAD)", ", ".join(details["cautions"])))
-    premise = incident.premise or {}
-    if premise.get("flags"):
-        flags = (f"{f['kind'].replace('_', ' ')} ({f['source']})" for f in premise["flags"])
-        rows.append(("Flags at this address", ", ".join(flags)))
-    if premise.get("prior_dv_calls"):
-        rows.append(("Earlier DV calls here", f"{premise['prior_dv_calls']} in the 12 months before this call"))
-    contact = victim.get("safe_contact") or {}
-    if victim.get("consents_to_contact") is True and contact:
-        rows.append(
-            ("Safe contact", " — ".join(str(contact[k]) for k in ("phone", "window", "notes") if contact.get(k)))
-        )
-    elif victim.get("consents_to_contact") is False:
-        rows.append(("Safe contact", "The survivor declined contact. Do not call."))
-    return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in rows) + "</dl>"
+    log.info("pin.set", advocate_id=proven.advocate_id)
+    return pin_response(
+        note="Your PIN is set. Callout will ask for it before it shows a callout's details.", form=False
+    )
 
 
-LINK_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Callout {code}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:1rem auto;padding:0 1rem}}
-.tier{{font-weight:700}} dt{{font-weight:600;margin-top:.5rem}} dd{{margin:0}}
-button{{display:block;width:100%;margin:.5rem 0;padding:.8rem;font-size:1.1rem}} .note{{background:#eef;padding:.5rem}}
-</style></head>
-<body><h1>Callout {code}</h1>
-<p class="tier">{tier} domestic-violence call</p>
-<p>{state}</p>{note}
-{details}
-<form method="post">{buttons}</form>
-<p><small>Never call the 911 callback number: it may be the abuser's phone. This link is yours alone and expires
-{expires}. Every view is recorded.</small></p>
-</body></html>"""
+def pin_response(*, note: str | None, form: bool, status: int = 200) -> HTMLResponse:
+    html = page.TEMPLATES.get_template("pin.html").render(note=note, form=form)
+    return HTMLResponse(
+        html, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 # -- for supervisors ------------------------------------------------------------------------------------------------

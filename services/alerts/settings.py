@@ -14,7 +14,8 @@ class AlertsSettings(Settings):
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_api_base: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
-    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Twilio answers a create in well under a second: one that hangs longer is retried (and looked up) sooner.
+    twilio_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # An alert that could not be delivered within this time is stale: Twilio drops it (ValidityPeriod).
     sms_validity_seconds: int = Field(default=900, ge=1, le=36_000)
     # Where the directory service answers; None: this process's own port (one-process mode).
@@ -23,6 +24,8 @@ class AlertsSettings(Settings):
     # How long an answer of the directory (who is on call, the policy) is used before asking again; 0: always ask.
     roster_fresh_seconds: float = Field(default=10.0, ge=0, le=300)
     link_ttl_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # A masked call to the survivor that lasted this long counts as contact; a shorter one as an attempt.
+    contact_min_seconds: int = Field(default=30, ge=1, le=3600)
     # How many rows a worker takes up at once (and so how many texts or calls it has in flight).
     worker_concurrency: int = Field(default=16, ge=1, le=256)
     # The worker wakes on NOTIFY; this bounds how long it can miss one (a dropped connection, a timer).

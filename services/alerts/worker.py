@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from services.alerts import escalation, leases
+from services.alerts import escalation, leases, phones
 from services.alerts.callout import Due, Person, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
@@ -39,7 +40,7 @@ from services.alerts.settings import AlertsSettings
 from shared import metrics, webhooks
 from shared.clock import Clock
 from shared.db import Database
-from shared.tables import DUE_CALLOUTS, Agency, Callout, CalloutStatus, Wake
+from shared.tables import DUE_CALLOUTS, AdvocatePhone, Agency, Callout, CalloutStatus, Wake
 
 log = structlog.get_logger()
 
@@ -47,7 +48,7 @@ MAX_ROUTING_ATTEMPTS = 3
 OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit calls it out
 # A lookup of a lost outcome that the provider cannot answer is tried again for this long before the alert is
 # sent again regardless (a duplicate beats a missed callout).
-LOOKUP_PATIENCE = timedelta(seconds=30)
+LOOKUP_PATIENCE = timedelta(seconds=10)
 # How far before the first attempt a lookup searches: the provider's clock is not ours.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -77,20 +78,25 @@ async def remember_roster(
     )
 
 
-def backoff(attempt: int, *, first: float = 0.5, cap: float = 5) -> timedelta:
-    """0.5 s, 1 s, 2 s ... up to `cap`, with full jitter on top, so that retries from many workers spread out."""
+def backoff(attempt: int, *, first: float = 0.5, cap: float = 4) -> timedelta:
+    """0.5 s, 1 s, 2 s, 4 s, 4 s ... each jittered down to half of it, so that retries from many workers spread
+    out. Five retries fit in 11.5 s: with four in ten of Twilio's answers failing, one alert in a hundred needs a
+    sixth attempt, and its text still goes out within seconds."""
     base = min(first * 2 ** (attempt - 1), cap)
-    return timedelta(seconds=base + random.uniform(0, base))  # noqa: S311 - jitter, not security
+    return timedelta(seconds=random.uniform(base / 2, base))  # noqa: S311 - jitter, not security
 
 
 def waiting(model: Any) -> Any:
     """The rows of `model` whose due_at is a live timer: callouts to route, escalate or end; pending sends and
     notices."""
+    if model is AdvocatePhone:
+        return model.check_due_at.is_not(None)
     return text(f"({DUE_CALLOUTS})") if model is Callout else model.status == "pending"
 
 
 async def soonest_due(session: AsyncSession, model: Any) -> datetime | None:
-    due: datetime | None = await session.scalar(select(func.min(model.due_at)).where(waiting(model)))
+    column = model.check_due_at if model is AdvocatePhone else model.due_at
+    due: datetime | None = await session.scalar(select(func.min(column)).where(waiting(model)))
     return due
 
 
@@ -164,6 +170,20 @@ class Worker:
     def _release(row: Any) -> None:
         row.leased_by = row.leased_at = None
 
+    async def _alone(self, work: Awaitable[None], leased: Any) -> None:
+        """One row's work, failing alone: a bug or a lost database in one must not hold up the others, nor keep
+        its row leased to this (live) worker until the lease runs out. The row is given back, due again soon."""
+        try:
+            await work
+        except Exception:
+            log.exception("worker.row_failed", kind=type(leased).__name__, id=str(leased.id))
+            with contextlib.suppress(Exception):  # the database may be what failed: then the sweep gives it back
+                async with self.db.sessionmaker.begin() as session:
+                    row = await self._still_mine(session, leased)
+                    if row is not None:
+                        self._release(row)
+                        row.due_at = self.clock.now() + backoff(row.attempts)
+
     # -- callouts: route, escalate, end -----------------------------------------------------------------------
 
     async def _callouts(self) -> int:
@@ -177,8 +197,14 @@ class Worker:
                     to_route.append(callout)
                 else:  # the step's wait is over, nobody is left in it, or intake asked for its end
                     await escalation.apply(session, callout, Due(), now=now, settings=self.settings)
-        await asyncio.gather(*(self._route(callout) for callout in to_route))
+        await asyncio.gather(*(self._alone(self._route(callout), callout) for callout in to_route))
         return len(due)
+
+    async def send_codes(self) -> int:
+        """Text a code to each phone the directory asked to prove (a loop of its own, woken by the directory)."""
+        async with self.db.sessionmaker.begin() as session:
+            limit = self.settings.worker_concurrency
+            return await phones.send_codes(session, now=self.clock.now(), settings=self.settings, limit=limit)
 
     async def _route(self, leased: Callout) -> None:
         question: dict[str, Any] = {"area": leased.area, "language": leased.language, "tier": leased.tier}
@@ -213,7 +239,7 @@ class Worker:
             for notification in first:  # this worker sends the first alerts itself, at once: leased to it already
                 self._take(notification, now)
                 notification.first_attempt_at = notification.started_at = now
-        await asyncio.gather(*(self._send(notification, in_flight=False) for notification in first))
+        await asyncio.gather(*(self._alone(self._send(n, in_flight=False), n) for n in first))
         if first:
             metrics.handoff("first_alert", leased.tier, leased.created_at, self.clock.now())
 
@@ -257,7 +283,7 @@ class Worker:
                 self._take(notification, now)
                 notification.first_attempt_at = notification.first_attempt_at or now
                 notification.started_at = notification.started_at or now  # in flight since the oldest unknown
-        await asyncio.gather(*(self._send(notification, in_flight=unknown) for notification, unknown in leased))
+        await asyncio.gather(*(self._alone(self._send(n, in_flight=unknown), n) for n, unknown in leased))
         return len(leased)
 
     async def _send(self, notification: Notification, *, in_flight: bool) -> None:
@@ -333,51 +359,66 @@ class Worker:
         in_flight: bool = False,
     ) -> None:
         """What became of the attempt, if the notification is still this worker's to record. `in_flight`: an
-        attempt of ours whose outcome is unknown may still be out there (the next one looks it up first)."""
+        attempt of ours whose outcome is unknown may still be out there (the next one looks it up first). Logged
+        once committed: a log line says what the database holds."""
         async with self.db.sessionmaker.begin() as session:
             notification: Notification | None = await self._still_mine(session, leased)
             if notification is None:
                 return
-            now = self.clock.now()
             self._release(notification)
-            bound = log.bind(
-                notification_id=str(notification.id),
-                channel=notification.channel,
-                role=notification.role,
-                attempt=notification.attempts,
+            said = await self._apply_outcome(session, notification, outcome, found, earlier, in_flight)
+        level, event, fields = said
+        log.log(
+            level,
+            event,
+            notification_id=str(notification.id),
+            channel=notification.channel,
+            role=notification.role,
+            attempt=notification.attempts,
+            **fields,
+        )
+
+    async def _apply_outcome(
+        self,
+        session: AsyncSession,
+        notification: Notification,
+        outcome: str | SendFailed,
+        found: str | None,
+        earlier: str | None,
+        in_flight: bool,
+    ) -> tuple[int, str, dict[str, Any]]:
+        now = self.clock.now()
+        if isinstance(outcome, str):
+            escalation.sent(
+                session, notification, outcome, provider=self.channel.name, now=now, found=found, earlier=earlier
             )
-            if isinstance(outcome, str):
-                escalation.sent(
-                    session, notification, outcome, provider=self.channel.name, now=now, found=found, earlier=earlier
-                )
-                bound.info("send.sent", kind=notification.kind, provider=self.channel.name, reconciled=bool(found))
-                return
-            notification.error, notification.updated_at = outcome.reason[:200], now
-            if not in_flight:
-                notification.started_at = None
-            if outcome.retryable:
-                delay = backoff(notification.attempts)
-                if outcome.retry_after is not None:
-                    delay = max(delay, timedelta(seconds=outcome.retry_after))
-                if notification.retry_until is None or now + delay < notification.retry_until:
-                    notification.due_at = now + delay
-                    bound.warning("send.retrying", error=outcome.reason, code=outcome.code, in_s=delay.seconds)
-                    return
-            bound.warning("send.failed", error=outcome.reason, code=outcome.code)
-            if outcome.code in UNREACHABLE_CODES:
-                await escalation.mark_unreachable(
-                    session, notification, code=outcome.code or 0, reason=outcome.reason, now=now
-                )
-            reason = outcome.reason if not outcome.retryable else f"{outcome.reason}; its step ended first"
-            await escalation.failed(
-                session,
-                notification,
-                reason=reason,
-                code=outcome.code,
-                now=now,
-                settings=self.settings,
-                outcome="unknown" if notification.started_at is not None else None,
+            return logging.INFO, "send.sent", {"kind": notification.kind, "reconciled": bool(found)}
+        notification.error, notification.updated_at = outcome.reason[:200], now
+        if not in_flight:
+            notification.started_at = None
+        problem = {"error": outcome.reason, "code": outcome.code}
+        if outcome.retryable:
+            delay = backoff(notification.attempts)
+            if outcome.retry_after is not None:
+                delay = max(delay, timedelta(seconds=outcome.retry_after))
+            if notification.retry_until is None or now + delay < notification.retry_until:
+                notification.due_at = now + delay
+                return logging.WARNING, "send.retrying", {**problem, "in_s": round(delay.total_seconds(), 1)}
+        if outcome.code in UNREACHABLE_CODES:
+            await escalation.mark_unreachable(
+                session, notification, code=outcome.code or 0, reason=outcome.reason, now=now
             )
+        reason = outcome.reason if not outcome.retryable else f"{outcome.reason}; its step ended first"
+        await escalation.failed(
+            session,
+            notification,
+            reason=reason,
+            code=outcome.code,
+            now=now,
+            settings=self.settings,
+            outcome="unknown" if notification.started_at is not None else None,
+        )
+        return logging.WARNING, "send.failed", problem
 
     # -- events back to dispatch ------------------------------------------------------------------------------
 
@@ -476,6 +517,7 @@ class Worker:
             Wake.callouts: (self._callouts, Callout),
             Wake.sends: (self._sends, Notification),
             Wake.notices: (self._notices, CadNotice),
+            Wake.phones: (self.send_codes, AdvocatePhone),
         }
         wakes = {wake: asyncio.Event() for wake in loops}
         listening = asyncio.create_task(self._listen(dsn, wakes))

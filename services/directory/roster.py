@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Advocate, Area, Calendar, Override, Rotation, Shift, advocate_areas
 from services.directory.schemas import OnCall, Role
-from shared.tables import Agency
+from shared.tables import AdvocatePhone, Agency
 
 ROLE_ORDER: tuple[Role, ...] = ("primary", "backup", "supervisor")
 INSTANT = timedelta(microseconds=1)
@@ -40,6 +40,7 @@ class Schedule:
 
     timezone: str
     advocates: dict[int, Advocate]  # the area's active advocates
+    verified: frozenset[int] = frozenset()  # those whose phone is proven (they texted back its code)
     shifts: Sequence[Shift] = ()
     rotations: Sequence[Rotation] = ()
     calendars: Sequence[Calendar] = ()
@@ -60,7 +61,7 @@ class Schedule:
         ]
 
     def chain(self, at: datetime, language: str | None) -> list[OnCall]:
-        return order_chain(self.slots(at, at + INSTANT), self.advocates, language)
+        return order_chain(self.slots(at, at + INSTANT), self.advocates, language, self.verified)
 
 
 def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
@@ -203,7 +204,9 @@ def speaks(languages: Iterable[str], wanted: str) -> bool:
     return any(lang.split("-")[0].lower() == primary for lang in languages)
 
 
-def order_chain(slots: Iterable[Slot], advocates: dict[int, Advocate], language: str | None) -> list[OnCall]:
+def order_chain(
+    slots: Iterable[Slot], advocates: dict[int, Advocate], language: str | None, verified: frozenset[int] = frozenset()
+) -> list[OnCall]:
     """Primaries, backups, then supervisors; within a role, speakers of the victim's language first, then whoever
     an override put there; each person once."""
     chain: list[OnCall] = []
@@ -235,6 +238,7 @@ def order_chain(slots: Iterable[Slot], advocates: dict[int, Advocate], language:
                     languages=advocate.languages,
                     language_match=match,
                     reason=reason,
+                    phone_verified=advocate.id in verified,
                 )
             )
     return chain
@@ -242,14 +246,22 @@ def order_chain(slots: Iterable[Slot], advocates: dict[int, Advocate], language:
 
 async def schedule_for(session: AsyncSession, agency: Agency, area: Area, start: datetime, end: datetime) -> Schedule:
     """An area's schedule, with the overrides that touch `start`..`end`."""
-    advocates = await session.scalars(
-        select(Advocate)
-        .join(advocate_areas, advocate_areas.c.advocate_id == Advocate.id)
-        .where(advocate_areas.c.area_id == area.id, Advocate.active)
+    advocates = list(
+        await session.scalars(
+            select(Advocate)
+            .join(advocate_areas, advocate_areas.c.advocate_id == Advocate.id)
+            .where(advocate_areas.c.area_id == area.id, Advocate.active)
+        )
+    )
+    proven = await session.scalars(
+        select(AdvocatePhone.advocate_id).where(
+            AdvocatePhone.advocate_id.in_([a.id for a in advocates]), AdvocatePhone.verified_at.is_not(None)
+        )
     )
     return Schedule(
         timezone=agency.timezone,
         advocates={a.id: a for a in advocates},
+        verified=frozenset(proven),
         shifts=list(await session.scalars(select(Shift).where(Shift.area_id == area.id))),
         rotations=list(await session.scalars(select(Rotation).where(Rotation.area_id == area.id))),
         calendars=list(await session.scalars(select(Calendar).where(Calendar.area_id == area.id))),

@@ -102,6 +102,7 @@ async def put_advocate(
         languages=advocate.languages,
         areas=sorted(a.code for a in advocate.areas),
         active=advocate.active,
+        phone_verified=await service.phone_verified(session, advocate),
     )
 
 

@@ -99,6 +99,7 @@ class AdvocateOut(BaseModel):
     languages: list[str]
     areas: list[str]
     active: bool
+    phone_verified: bool = Field(default=False, description="Whether they proved the phone by texting back its code.")
 
 
 class ShiftIn(In):
@@ -216,6 +217,7 @@ class OnCall(BaseModel):
     languages: list[str]
     language_match: bool | None = Field(description="Whether the advocate speaks the language asked for, if any.")
     reason: str
+    phone_verified: bool = Field(default=False, description="Whether they proved the phone by texting back its code.")
 
 
 class OnCallOut(BaseModel):

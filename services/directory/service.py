@@ -13,7 +13,7 @@ from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ScheduleIn
 from shared import webhooks
 from shared.apco import DEFAULT_CODE_MAP
 from shared.problems import Invalid, NotFound
-from shared.tables import Agency
+from shared.tables import AdvocatePhone, Agency, Wake, wake_alerts
 
 
 async def get_agency(session: AsyncSession, slug: str) -> Agency:
@@ -73,7 +73,26 @@ async def put_advocate(session: AsyncSession, agency: Agency, key: str, spec: Ad
     )
     advocate.areas = areas
     await session.flush()
+    await ask_to_prove(session, advocate, now=now)
     return advocate
+
+
+async def phone_verified(session: AsyncSession, advocate: Advocate) -> bool:
+    proven = await session.get(AdvocatePhone, advocate.id)
+    return proven is not None and proven.phone == advocate.phone and proven.verified_at is not None
+
+
+async def ask_to_prove(session: AsyncSession, advocate: Advocate, *, now: datetime) -> None:
+    """A new or changed phone is unproven until its advocate texts back the code the alerts service sends it."""
+    proven = await session.get(AdvocatePhone, advocate.id)
+    if proven is not None and proven.phone == advocate.phone:
+        return
+    if proven is None:
+        proven = AdvocatePhone(advocate_id=advocate.id, agency_id=advocate.agency_id)
+        session.add(proven)
+    proven.phone, proven.verified_at, proven.check_due_at = advocate.phone, None, now
+    proven.code_hmac = proven.code_expires_at = None
+    await wake_alerts(session, Wake.phones)
 
 
 async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
