@@ -42,11 +42,14 @@ import aiohttp
 import asyncpg
 import httpx
 
-from bench.common import ADMIN, fresh_database, priority_event, production_env
+from bench.common import ADMIN, DATA_KEY, fresh_database, priority_event, production_env
+from shared.crypto import Sealer
 from shared.db import libpq_url
 from tests.factories import make_program, signed
 from tests.fake_twilio import FakeTwilio, FaultRates, Message
 from tests.processes import CALLOUT, free_port
+
+SEALER = Sealer([DATA_KEY])  # texts are sealed at rest: opened to compare with what the fake received
 
 FAULT_RATE = float(os.environ.get("BENCH_FAULT_RATE", "5"))
 FAULT_SECONDS = float(os.environ.get("BENCH_FAULT_SECONDS", "120"))
@@ -389,8 +392,8 @@ def misattributed(records: Records, messages: list[Message]) -> tuple[int, int]:
         message = by_sid.get(n["provider_id"]) if n["provider_id"] else None
         if message is None:
             continue
-        if n["channel"] == "sms":
-            wrong += message.body != n["body"]
+        if n["channel"] == "sms":  # the body is sealed at rest
+            wrong += message.body != SEALER.open(n["body"])
         else:
             wrong += not message.form.get("StatusCallback", "").endswith(f"n={n['id']}")
     held = {e["provider_id"] for e in records.sent_entries} | {n["provider_id"] for n in records.notifications}
