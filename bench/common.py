@@ -36,12 +36,18 @@ async def fresh_database() -> AsyncIterator[str]:
         or embedded.start(Path(".callout/bench"))
     )
     name = f"callout_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(libpq_url(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin_sql(server, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:  # a connection of its own: the server may have been restarted meanwhile (an operator's drill)
+        await admin_sql(server, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def admin_sql(server: str, statement: str) -> None:
+    admin = await asyncpg.connect(libpq_url(server))
+    try:
+        await admin.execute(statement)
     finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
 
 
