@@ -114,6 +114,10 @@ async def run_demo(base_url: str, settings: Settings) -> None:
             f"\nAnswer as the advocate would: callout reply {phone} 1   (2 declines; then ENROUTE, ONSCENE, "
             f"CONTACTED, CLOSED). Nobody answering, the backup is alerted after 2 minutes."
         )
+        click.echo(
+            "Each advocate was also texted a code to prove their phone: `callout reply <phone> <code>` answers it,"
+            " and the answer links to choosing the PIN that guards a callout's details."
+        )
 
 
 @click.command()

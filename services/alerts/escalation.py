@@ -453,36 +453,20 @@ async def queue_cad_notice(session: AsyncSession, callout: Callout, notify: Noti
 # -- answers from people -----------------------------------------------------------------------------------------
 
 
-async def answer(
+async def respond(
     session: AsyncSession,
     callout_id: uuid.UUID,
-    person: Person,
+    event: Answered | Progressed,
     *,
-    accept: bool,
-    via: str,
     now: datetime,
     settings: AlertsSettings,
 ) -> tuple[Callout, Applied]:
+    """A person's answer (accept, decline) or progress, applied to the callout, locked."""
     callout = await lock_callout(session, callout_id)
-    applied = await apply(session, callout, Answered(person, accept, via), now=now, settings=settings)
+    applied = await apply(session, callout, event, now=now, settings=settings)
     if applied.outcome == "declined":
-        log.info("callout.declined", callout_id=str(callout.id), via=via, role=person.role)
+        log.info("callout.declined", callout_id=str(callout.id), via=event.via, role=event.person.role)
     return callout, applied
-
-
-async def progress(
-    session: AsyncSession,
-    callout_id: uuid.UUID,
-    person: Person,
-    stage: Stage,
-    *,
-    via: str,
-    now: datetime,
-    settings: AlertsSettings,
-) -> tuple[Callout, Outcome]:
-    callout = await lock_callout(session, callout_id)
-    applied = await apply(session, callout, Progressed(person, stage, via), now=now, settings=settings)
-    return callout, applied.outcome
 
 
 async def route(

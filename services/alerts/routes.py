@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from twilio.request_validator import RequestValidator
 
 from services.alerts import escalation, messages, page, phones
+from services.alerts.callout import Answered, Progressed
 from services.alerts.escalation import hash_link_token, person_of
 from services.alerts.models import Notification, NotificationStatus, ProviderEvent, Unreachable
 from services.alerts.replies import Reply, parse
@@ -302,16 +303,11 @@ async def act(
 ) -> tuple[Callout, Acted]:
     """An advocate's answer (accept, decline) or progress, by text or on the page."""
     now, settings, person = request.app.state.clock.now(), request.app.state.settings, person_of(notification)
-    if action in ("accept", "decline"):
-        callout, applied = await escalation.answer(
-            session, callout.id, person, accept=action == "accept", via=via, now=now, settings=settings
-        )
-        return callout, Acted(applied.outcome, link_sent=applied.link_sent)
-    stage = Stage(action)
-    callout, outcome = await escalation.progress(
-        session, callout.id, person, stage, via=via, now=now, settings=settings
-    )
-    return callout, Acted(outcome, stage)
+    answering = action in ("accept", "decline")
+    stage = None if answering else Stage(action)
+    event = Answered(person, action == "accept", via) if stage is None else Progressed(person, stage, via)
+    callout, applied = await escalation.respond(session, callout.id, event, now=now, settings=settings)
+    return callout, Acted(applied.outcome, stage, link_sent=applied.link_sent)
 
 
 def reply_example(reply: Reply, candidates: list[tuple[Callout, Notification]]) -> str:

@@ -39,7 +39,7 @@ from services.alerts.models import CadNotice, KnownRoster, Notification
 from services.alerts.settings import AlertsSettings
 from shared import metrics, webhooks
 from shared.clock import Clock
-from shared.db import Database
+from shared.db import Database, is_outage
 from shared.tables import DUE_CALLOUTS, AdvocatePhone, Agency, Callout, CalloutStatus, Wake
 
 log = structlog.get_logger()
@@ -175,8 +175,11 @@ class Worker:
         its row leased to this (live) worker until the lease runs out. The row is given back, due again soon."""
         try:
             await work
-        except Exception:
-            log.exception("worker.row_failed", kind=type(leased).__name__, id=str(leased.id))
+        except Exception as exc:
+            if is_outage(exc):  # the database away: said in one line; the row is given back once it returns
+                log.warning("worker.database_unavailable", kind=type(leased).__name__, error=type(exc).__name__)
+            else:
+                log.exception("worker.row_failed", kind=type(leased).__name__, id=str(leased.id))
             with contextlib.suppress(Exception):  # the database may be what failed: then the sweep gives it back
                 async with self.db.sessionmaker.begin() as session:
                     row = await self._still_mine(session, leased)
