@@ -45,12 +45,15 @@ async def workers(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[l
         "CALLOUT_WORKER_POLL_SECONDS": "0.2",  # the lease stays at its 90 s: only the worker's death frees it
         "CALLOUT_DATABASE_POOL_SIZE": "4",  # four processes on a server other tests share
     }
-    servers = [await Server.start(env, "--service", "directory", "--port", str(directory_port))]
-    for _ in range(3):
-        servers.append(await Server.start(env, "--service", "worker", "--port", str(free_port())))
-    yield servers[1:]
-    for server in servers:
-        await server.stop()
+    servers: list[Server] = []
+    try:  # every server started is stopped, even when a later one fails to start
+        servers.append(await Server.start(env, "--service", "directory", "--port", str(directory_port)))
+        for _ in range(3):
+            servers.append(await Server.start(env, "--service", "worker", "--port", str(free_port())))
+        yield servers[1:]
+    finally:
+        for server in servers:
+            await server.stop()
 
 
 async def notifications_settled(database_url: str, expected: int) -> None:

@@ -99,13 +99,15 @@ async def lock_notification(session: AsyncSession, condition: Any) -> Notificati
 async def state_of(session: AsyncSession, callout: Callout, event: Event) -> State:
     """The callout as `decide` sees it: its row, its current step's alerts, and (when a step may start) which of
     its people's phones cannot be reached on which channel."""
-    alerts = await session.execute(
-        select(Notification.recipient, Notification.channel, Notification.status).where(
-            Notification.callout_id == callout.id,
-            Notification.kind == "alert",
-            Notification.step_seq == callout.step_seq,
+    alerts: Any = ()
+    if callout.step_seq > 0:  # before the first step (routing) there is none: spare the hot path a round trip
+        alerts = await session.execute(
+            select(Notification.recipient, Notification.channel, Notification.status).where(
+                Notification.callout_id == callout.id,
+                Notification.kind == "alert",
+                Notification.step_seq == callout.step_seq,
+            )
         )
-    )
     stored = Roster.model_validate(callout.roster) if callout.roster else None
     roster = event.roster if isinstance(event, Routed) else stored
     unreachable: frozenset[tuple[str, Any]] = frozenset()

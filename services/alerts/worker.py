@@ -265,13 +265,13 @@ class Worker:
         return answer, RosterSource(kind="last known", fetched_at=known.fetched_at.isoformat(), age_seconds=age)
 
     @staticmethod
-    async def _still_mine(session: AsyncSession, leased: Any) -> Any:
-        """The row, locked, if no other worker has taken it up since (and nothing has ended it). A notification
-        is locked after its callout, as everywhere (escalation.lock_notification)."""
-        if isinstance(leased, Notification):
-            row: Any = await escalation.lock_notification(session, Notification.id == leased.id)
-        else:
-            row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
+    async def _still_mine(session: AsyncSession, leased: Any, *, with_callout: bool = False) -> Any:
+        """The row, locked, if no other worker has taken it up since (and nothing has ended it). `with_callout`:
+        what follows may change the callout (a failure moves its step on), so its row is locked first, as on
+        every path that changes both; a send recorded as sent touches the notification alone."""
+        if with_callout and isinstance(leased, Notification) and leased.callout_id is not None:
+            await escalation.lock_callout(session, leased.callout_id)
+        row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
         return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
 
     # -- texts and calls --------------------------------------------------------------------------------------
@@ -365,7 +365,8 @@ class Worker:
         attempt of ours whose outcome is unknown may still be out there (the next one looks it up first). Logged
         once committed: a log line says what the database holds."""
         async with self.db.sessionmaker.begin() as session:
-            notification: Notification | None = await self._still_mine(session, leased)
+            failure = isinstance(outcome, SendFailed)
+            notification: Notification | None = await self._still_mine(session, leased, with_callout=failure)
             if notification is None:
                 return
             self._release(notification)
