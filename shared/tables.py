@@ -154,10 +154,15 @@ DUE_CALLOUTS = (
 class Leased:
     """Work a worker has taken up while it waits on the outside world (the directory, Twilio, a CAD).
     `leased_by` is the worker's number, which it holds as a PostgreSQL session lock for as long as it lives
-    (services/alerts/leases.py): work whose holder is gone is taken up by another worker within seconds."""
+    (services/alerts/leases.py): work whose holder is gone is taken up by another worker within seconds. Only
+    rows in flight carry a number, and only they are indexed (migration 0009), for the sweep of every second."""
 
     leased_by: Mapped[int | None]
     leased_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+
+
+def leased_index(table: str) -> Index:
+    return Index(f"ix_{table}_leased_by", "leased_by", postgresql_where=text("leased_by IS NOT NULL"))
 
 
 class Callout(Leased, Base):
@@ -169,7 +174,10 @@ class Callout(Leased, Base):
     """
 
     __tablename__ = "callouts"
-    __table_args__ = (Index("ix_callouts_due", "due_at", postgresql_where=text(DUE_CALLOUTS)),)
+    __table_args__ = (
+        Index("ix_callouts_due", "due_at", postgresql_where=text(DUE_CALLOUTS)),
+        leased_index("callouts"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id"), index=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.crypto import Sealed
 from shared.db import Base
-from shared.tables import UTC_TIMESTAMP, Leased
+from shared.tables import UTC_TIMESTAMP, Leased, leased_index
 
 
 class NotificationStatus(StrEnum):
@@ -34,6 +34,7 @@ class Notification(Leased, Base):
     __table_args__ = (
         Index("ix_notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
         Index("ix_notifications_to", "to", "created_at"),
+        leased_index("notifications"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -98,7 +99,10 @@ class CadNotice(Leased, Base):
     in order per incident."""
 
     __tablename__ = "cad_notices"
-    __table_args__ = (Index("ix_cad_notices_due", "due_at", postgresql_where=text("status = 'pending'")),)
+    __table_args__ = (
+        Index("ix_cad_notices_due", "due_at", postgresql_where=text("status = 'pending'")),
+        leased_index("cad_notices"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))

@@ -26,6 +26,10 @@ def upgrade() -> None:
     for table in ("callouts", "notifications", "cad_notices"):
         op.add_column(table, sa.Column("leased_by", sa.Integer(), nullable=True))
         op.add_column(table, sa.Column("leased_at", TIMESTAMP, nullable=True))
+        # Each worker looks for dead workers' leases every second: only rows in flight are indexed.
+        op.create_index(
+            f"ix_{table}_leased_by", table, ["leased_by"], postgresql_where=sa.text("leased_by IS NOT NULL")
+        )
     op.add_column("callouts", sa.Column("end_requested_at", TIMESTAMP, nullable=True))
     op.add_column("notifications", sa.Column("first_attempt_at", TIMESTAMP, nullable=True))
     op.add_column("notifications", sa.Column("retry_until", TIMESTAMP, nullable=True))
@@ -58,5 +62,6 @@ def downgrade() -> None:
     op.drop_column("notifications", "first_attempt_at")
     op.drop_column("callouts", "end_requested_at")
     for table in ("callouts", "notifications", "cad_notices"):
+        op.drop_index(f"ix_{table}_leased_by", table_name=table)
         op.drop_column(table, "leased_at")
         op.drop_column(table, "leased_by")
