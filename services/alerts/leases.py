@@ -24,15 +24,17 @@ from shared.tables import Wake
 
 LOCK_SPACE = 0x434C  # the first key of every worker's lock, pg_advisory_lock(LOCK_SPACE, number)
 
-# The numbers of the workers alive now, on this database (pg_locks shows the whole server).
-LIVE_WORKERS = f"""
-SELECT objid::integer FROM pg_locks
-WHERE locktype = 'advisory' AND classid = {LOCK_SPACE} AND objsubid = 2 AND granted
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-"""  # noqa: S608 - a constant
-
 # The tables whose pending rows are leased, and the loop each one wakes.
 LEASED = {"callouts": Wake.callouts, "notifications": Wake.sends, "cad_notices": Wake.notices}
+
+# The numbers that hold leases now and whose worker is gone: its lock can be taken (for this transaction only).
+# Asked number by number, never by reading pg_locks, which stops every backend's locking while it is read.
+DEAD_HOLDERS = f"""
+WITH holders AS MATERIALIZED (
+    {" UNION ".join(f"SELECT leased_by FROM {t} WHERE leased_by IS NOT NULL AND status = 'pending'" for t in LEASED)}
+)
+SELECT leased_by FROM holders WHERE pg_try_advisory_xact_lock({LOCK_SPACE}, leased_by)
+"""  # noqa: S608 - names from constants
 
 
 async def hold(conn: asyncpg.Connection) -> int:
@@ -48,19 +50,23 @@ async def hold(conn: asyncpg.Connection) -> int:
         # held by another worker (the sequence went round): take the next
 
 
-def orphaned(table: str) -> str:
-    """Pending rows of `table` leased by a worker that is gone."""
-    leased = "status = 'pending' AND leased_by IS NOT NULL"
-    return f"{leased} AND leased_by NOT IN ({LIVE_WORKERS})"
+async def dead_holders(session: AsyncSession) -> list[int]:
+    return list(await session.scalars(text(DEAD_HOLDERS)))
 
 
 async def release_orphans(session: AsyncSession, now: datetime) -> int:
     """Make the work of dead workers due now, and wake the loops it belongs to. Returns how many rows."""
+    dead = await dead_holders(session)
+    if not dead:
+        return 0
     released = 0
     for table, wake in LEASED.items():
         rows = await session.execute(
-            text(f"UPDATE {table} SET due_at = :now, leased_by = NULL WHERE {orphaned(table)} RETURNING 1"),  # noqa: S608
-            {"now": now},
+            text(
+                f"UPDATE {table} SET due_at = :now, leased_by = NULL"  # noqa: S608 - names from constants
+                " WHERE status = 'pending' AND leased_by = ANY(:dead) RETURNING 1"
+            ),
+            {"now": now, "dead": dead},
         )
         if count := len(rows.all()):
             released += count
@@ -70,10 +76,19 @@ async def release_orphans(session: AsyncSession, now: datetime) -> int:
 
 async def unheld(session: AsyncSession) -> tuple[int, datetime | None]:
     """How many rows of work no live worker holds, and since when the oldest was leased (for /readyz)."""
+    dead = await dead_holders(session)
+    if not dead:
+        return 0, None
     count, oldest = 0, None
     for table in LEASED:
         row: Any = (
-            await session.execute(text(f"SELECT count(*), min(leased_at) FROM {table} WHERE {orphaned(table)}"))  # noqa: S608
+            await session.execute(
+                text(
+                    f"SELECT count(*), min(leased_at) FROM {table}"  # noqa: S608 - names from constants
+                    " WHERE status = 'pending' AND leased_by = ANY(:dead)"
+                ),
+                {"dead": dead},
+            )
         ).one()
         count += row[0]
         if row[1] is not None and (oldest is None or row[1] < oldest):
