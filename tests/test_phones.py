@@ -14,7 +14,7 @@ from services.alerts.worker import Worker
 from shared.clock import FakeClock
 from tests.conftest import PUBLIC_URL
 from tests.factories import PHONES, dv_event, make_program, post_event
-from tests.fake_twilio import FakeTwilio, Message
+from tests.fake_twilio import FakeTwilio, Fault, Message
 
 SMS_URL = f"{PUBLIC_URL}/v1/twilio/sms"
 LUIS, ADA = PHONES["luis"], PHONES["ada"]
@@ -163,3 +163,53 @@ async def test_a_pin_must_be_four_to_eight_digits_typed_twice_alike(
     assert (short.status_code, differ.status_code) == (422, 422)
     assert "four to eight digits" in short.text and "differ" in differ.text
     assert page.status_code == 200 and "Set my PIN" in page.text
+
+
+async def test_a_code_for_a_phone_that_opted_out_marks_it_unreachable_once_and_stops(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio, clock: FakeClock
+) -> None:
+    fake_twilio.fail_next(*[Fault(status=400, code=21610, only="sms")] * 4)  # every advocate texted STOP once
+
+    await codes_sent(worker, fake_twilio)
+    requests = fake_twilio.requests
+    clock.advance(timedelta(minutes=5))
+    await worker.run_once()
+
+    assert fake_twilio.requests == requests  # not tried again and again
+    unreachable = (await client.get("/v1/alerts/unreachable", headers=admin)).json()
+    assert sorted((u["channel"], u["code"]) for u in unreachable) == [("sms", 21610)] * 4
+
+
+async def test_before_the_pin_a_forwarded_link_can_record_no_progress(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    await prove_with_pin(worker, fake_twilio, client)
+    ref = (await post_event(client, dv_event())).json()["incident_ref"]
+    await worker.run_once()
+    link = link_of(fake_twilio.to(LUIS)[0])
+    accepted = await client.post(link, data={"action": "accept"})
+
+    closed = await client.post(link, data={"action": "closed"})
+    contacted = await client.post(link, data={"action": "survivor_contacted"})
+
+    assert "En route" not in accepted.text  # no progress buttons before the PIN
+    assert "Enter your PIN first" in closed.text and "Enter your PIN first" in contacted.text
+    entries = (await client.get(f"/v1/incidents/{ref}/timeline", headers=admin)).json()["entries"]
+    assert not {"closed", "survivor_contacted"} & {e["stage"] for e in entries}
+
+
+async def test_without_a_pin_set_wrong_pins_lock_nothing(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    await codes_sent(worker, fake_twilio)  # phones asked to prove, none has a PIN
+    fake_twilio.messages.clear()
+    await post_event(client, dv_event())
+    await worker.run_once()
+    link = link_of(fake_twilio.to(LUIS)[0])
+    await client.post(link, data={"action": "accept"})
+
+    for _ in range(6):
+        await client.post(link, data={"action": "pin", "pin": "0000"})
+    page = await client.get(link)
+
+    assert "locked" not in page.text and "1234 Ziggurat Lane" in page.text

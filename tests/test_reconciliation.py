@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from services.alerts import leases
+from services.alerts import escalation, leases
 from services.alerts.models import Notification
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
@@ -298,3 +298,31 @@ async def test_a_bug_in_one_send_fails_it_alone_and_gives_its_row_back(
     clock.advance(timedelta(seconds=2))
     await worker.run_once()
     assert len(fake_twilio.texts) == 2
+
+
+async def test_a_bug_in_one_callouts_timer_fails_it_alone(
+    client: httpx.AsyncClient,
+    app: Any,
+    worker: Worker,
+    fake_twilio: FakeTwilio,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refs = [(await post_event(client, dv_event())).json()["incident_ref"] for _ in range(2)]
+    await worker.run_once()
+    real_apply, struck = escalation.apply, []
+
+    async def broken_for_one(session: Any, callout: Any, event: Any, **kwargs: Any) -> Any:
+        if not struck:
+            struck.append(callout.id)
+            raise RuntimeError("a bug that strikes one callout's timer")
+        return await real_apply(session, callout, event, **kwargs)
+
+    monkeypatch.setattr(escalation, "apply", broken_for_one)
+    clock.advance(timedelta(minutes=2))  # both first steps end: each callout's call step is due
+    await worker.run_once()
+
+    assert len(fake_twilio.calls) == 1  # the other callout's step went on
+    clock.advance(timedelta(seconds=5))
+    await worker.run_once()
+    assert len(fake_twilio.calls) == 2 and len(refs) == 2  # and the struck one's, once it was due again

@@ -332,6 +332,8 @@ def start_next_step(state: State, now: datetime) -> Decision:
             for p in recipients
             if p.role != "hotline"
         ]
+    if not sends:
+        skipped.append(f"step {index + 1}: every channel unreachable for {'/'.join(p.role for p in recipients)}")
     if not first or skipped or any(p.role == "hotline" for p in recipients):
         effects.append(
             Record(

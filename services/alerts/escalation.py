@@ -50,7 +50,18 @@ from services.alerts.callout import (
 from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus, Unreachable
 from services.alerts.settings import AlertsSettings
 from shared import metrics
-from shared.tables import Agency, Callout, CalloutStatus, Incident, Stage, Tier, Wake, record_stage, wake_alerts
+from shared.tables import (
+    AdvocatePhone,
+    Agency,
+    Callout,
+    CalloutStatus,
+    Incident,
+    Stage,
+    Tier,
+    Wake,
+    record_stage,
+    wake_alerts,
+)
 
 log = structlog.get_logger()
 # The progress stages whose time from the CAD's event operators watch.
@@ -138,7 +149,10 @@ async def state_of(session: AsyncSession, callout: Callout, event: Event) -> Sta
         declined=frozenset(callout.declined),
         accepted_by=Acceptance.model_validate(callout.accepted_by) if callout.accepted_by else None,
         ending=callout.end_requested_at is not None,
-        alerts=tuple(Alert(r, cast(ChannelName, c), alive=s in ALIVE) for r, c, s in alerts),
+        # A decliner's alert is dead whatever its row says (one in flight when they said no may be sent after).
+        alerts=tuple(
+            Alert(r, cast(ChannelName, c), alive=s in ALIVE and r not in callout.declined) for r, c, s in alerts
+        ),
         unreachable=unreachable,
         linked=linked,
     )
@@ -519,6 +533,29 @@ def sent(
         )
 
 
+async def sent_after_all(
+    session: AsyncSession, notification: Notification, *, now: datetime, settings: AlertsSettings
+) -> None:
+    """An alert cancelled while it was on its way (someone accepted, CAD ended the call) went out: its person is
+    told as the others were, so that nobody is left answering a callout that is over."""
+    if notification.kind != "alert" or notification.callout_id is None:
+        return
+    callout = await session.get_one(Callout, notification.callout_id)
+    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    if callout.status == CalloutStatus.accepted and not mine:
+        body = messages.taken_sms(callout.code)
+    elif callout.status == CalloutStatus.cancelled:
+        body = messages.cancelled_sms(callout.code)
+    else:
+        return
+    info = new_notification(
+        callout, person_of(notification), channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY
+    )
+    info.body = body
+    session.add(info)
+    await wake_alerts(session, Wake.sends)
+
+
 def delivered(session: AsyncSession, notification: Notification, *, now: datetime) -> None:
     notification.status, notification.updated_at = NotificationStatus.delivered, now
     if notification.kind == "alert":
@@ -582,11 +619,14 @@ async def mark_unreachable(
     session: AsyncSession, notification: Notification, *, code: int, reason: str, now: datetime
 ) -> None:
     """This phone cannot get this channel (opted out, invalid): skip it from now on, and let supervisors see."""
-    callout = await session.get_one(Callout, notification.callout_id)
+    if notification.callout_id is not None:
+        agency_id = (await session.get_one(Callout, notification.callout_id)).agency_id
+    else:  # a phone's code: the advocate's agency
+        agency_id = (await session.get_one(AdvocatePhone, notification.advocate_id)).agency_id
     await session.execute(
         insert(Unreachable)
         .values(
-            agency_id=callout.agency_id,
+            agency_id=agency_id,
             advocate_id=notification.advocate_id,
             phone=notification.to,
             channel=notification.channel,

@@ -144,4 +144,5 @@ class ProviderEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     status_code: Mapped[int | None]
     media_type: Mapped[str | None] = mapped_column(String(64))
-    response: Mapped[str | None]  # TwiML: codes and words, never personal data
+    # The TwiML answer: sealed, since one (a proven phone's) holds the link to choose a PIN.
+    response: Mapped[str | None] = mapped_column(Sealed)

@@ -92,8 +92,8 @@ def page_for(
         if not mine:
             return replace(base, state="Someone else accepted this callout. Thank you.")
         mine_now = replace(base, state="You accepted this callout.", guard=guard)
-        if guard in ("ask", "locked"):  # nothing personal, nor a call to make, before the PIN
-            return replace(mine_now, buttons=list(PROGRESS.items()))
+        if guard in ("ask", "locked"):  # nothing personal, no call, no progress before the PIN
+            return mine_now
         calls = [(k, v) for k, v in CALLS.items() if survivor_reachable or k != "call_survivor"]
         return replace(mine_now, details=details(incident), buttons=calls + list(PROGRESS.items()))
     ended = f"This callout ended ({callout.end_reason or callout.status})"

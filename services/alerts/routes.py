@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, Form, Header, Path, Query, Request
@@ -388,6 +389,11 @@ async def answer_link(
         return await give_pin(request, session, notification, callout, pin, now)
     if action in page.CALLS:
         return await call_from_page(request, session, notification, callout, action.removeprefix("call_"), now)
+    if action in page.PROGRESS and await guard_of(request, session, notification, now) in ("ask", "locked"):
+        # Progress is the acceptor's word for the timeline: not before their PIN (a forwarded link is not them).
+        rendered = await render_link(request, session, notification, callout, note="Enter your PIN first.")
+        await audit_view(request, session, notification, callout, action, now, personal=False, refused=True)
+        return page_response(rendered)
     callout, acted = await act(session, callout, notification, action, via="link", request=request)
     log.info("link.answered", notification_id=str(notification.id), action=action, outcome=acted.outcome)
     rendered = await render_link(request, session, notification, callout, note=acted.reply(callout.code))
@@ -441,7 +447,7 @@ async def give_pin(
     proven = await phones.phone_of(session, notification.advocate_id)
     mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
     cookie, note = None, None
-    if notification.link_locked_at is None and proven is not None and mine:
+    if notification.link_locked_at is None and proven is not None and proven.pin_hash is not None and mine:
         if phones.pin_matches(proven, pin):
             cookie = phones.open_viewer(notification, now)
         else:
@@ -464,7 +470,7 @@ async def give_pin(
             VIEWER_COOKIE,
             cookie,
             max_age=int(phones.VIEWER_LIFE.total_seconds()),
-            path=request.url.path,
+            path=urlsplit(request.app.state.settings.public_link(request.url.path)).path,  # as the browser sees it
             secure=request.app.state.settings.public_link("/").startswith("https://"),
             httponly=True,
             samesite="strict",

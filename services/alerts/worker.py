@@ -51,6 +51,7 @@ OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit
 LOOKUP_PATIENCE = timedelta(seconds=10)
 # How far before the first attempt a lookup searches: the provider's clock is not ours.
 CLOCK_SKEW = timedelta(minutes=5)
+KEEPALIVE = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
 
 
 def roster_from(people: tuple[Person, ...], hotline: str, source: RosterSource) -> Roster:
@@ -199,7 +200,7 @@ class Worker:
                     self._take(callout, now)  # leased while the directory answers
                     to_route.append(callout)
                 else:  # the step's wait is over, nobody is left in it, or intake asked for its end
-                    await escalation.apply(session, callout, Due(), now=now, settings=self.settings)
+                    await self._due(session, callout, now)
         await asyncio.gather(*(self._alone(self._route(callout), callout) for callout in to_route))
         return len(due)
 
@@ -208,6 +209,17 @@ class Worker:
         async with self.db.sessionmaker.begin() as session:
             limit = self.settings.worker_concurrency
             return await phones.send_codes(session, now=self.clock.now(), settings=self.settings, limit=limit)
+
+    async def _due(self, session: AsyncSession, callout: Callout, now: datetime) -> None:
+        """One callout's timer, failing alone (a savepoint): a bug in one must not hold up every due callout."""
+        try:
+            async with session.begin_nested():
+                await escalation.apply(session, callout, Due(), now=now, settings=self.settings)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.exception("worker.row_failed", kind="Callout", id=str(callout.id))
+            callout.due_at = now + backoff(callout.attempts + 1)
 
     async def _route(self, leased: Callout) -> None:
         question: dict[str, Any] = {"area": leased.area, "language": leased.language, "tier": leased.tier}
@@ -265,14 +277,17 @@ class Worker:
         return answer, RosterSource(kind="last known", fetched_at=known.fetched_at.isoformat(), age_seconds=age)
 
     @staticmethod
-    async def _still_mine(session: AsyncSession, leased: Any, *, with_callout: bool = False) -> Any:
+    async def _still_mine(
+        session: AsyncSession, leased: Any, *, with_callout: bool = False, cancelled_too: bool = False
+    ) -> Any:
         """The row, locked, if no other worker has taken it up since (and nothing has ended it). `with_callout`:
         what follows may change the callout (a failure moves its step on), so its row is locked first, as on
         every path that changes both; a send recorded as sent touches the notification alone."""
         if with_callout and isinstance(leased, Notification) and leased.callout_id is not None:
             await escalation.lock_callout(session, leased.callout_id)
         row = await session.get(type(leased), leased.id, with_for_update=True, populate_existing=True)
-        return row if row is not None and row.status == "pending" and row.attempts == leased.attempts else None
+        statuses = ("pending", "cancelled") if cancelled_too else ("pending",)
+        return row if row is not None and row.status in statuses and row.attempts == leased.attempts else None
 
     # -- texts and calls --------------------------------------------------------------------------------------
 
@@ -366,7 +381,10 @@ class Worker:
         once committed: a log line says what the database holds."""
         async with self.db.sessionmaker.begin() as session:
             failure = isinstance(outcome, SendFailed)
-            notification: Notification | None = await self._still_mine(session, leased, with_callout=failure)
+            # A send that went out is recorded even if the alert was cancelled meanwhile: it happened.
+            notification: Notification | None = await self._still_mine(
+                session, leased, with_callout=failure, cancelled_too=not failure
+            )
             if notification is None:
                 return
             self._release(notification)
@@ -393,9 +411,12 @@ class Worker:
     ) -> tuple[int, str, dict[str, Any]]:
         now = self.clock.now()
         if isinstance(outcome, str):
+            cancelled = notification.status == "cancelled"
             escalation.sent(
                 session, notification, outcome, provider=self.channel.name, now=now, found=found, earlier=earlier
             )
+            if cancelled:
+                await escalation.sent_after_all(session, notification, now=now, settings=self.settings)
             return logging.INFO, "send.sent", {"kind": notification.kind, "reconciled": bool(found)}
         notification.error, notification.updated_at = outcome.reason[:200], now
         if not in_flight:
@@ -563,7 +584,9 @@ class Worker:
 
         while True:
             try:
-                listener = await asyncpg.connect(dsn)
+                # Idle but for NOTIFY: keepalives stop a proxy or NAT from cutting it (and with it this worker's
+                # number, whose work others would take up while it is still being done).
+                listener = await asyncpg.connect(dsn, server_settings=KEEPALIVE)
                 closed = asyncio.Event()
                 listener.add_termination_listener(lambda _, closed=closed: closed.set())
                 try:

@@ -84,7 +84,7 @@ async def phone_verified(session: AsyncSession, advocate: Advocate) -> bool:
 
 async def ask_to_prove(session: AsyncSession, advocate: Advocate, *, now: datetime) -> None:
     """A new or changed phone is unproven until its advocate texts back the code the alerts service sends it."""
-    proven = await session.get(AdvocatePhone, advocate.id)
+    proven = await session.get(AdvocatePhone, advocate.id, with_for_update=True)  # a code may be proving it now
     if proven is not None and proven.phone == advocate.phone:
         return
     if proven is None:

@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("received_at", postgresql.TIMESTAMP(timezone=True), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("media_type", sa.String(length=64), nullable=True),
-        sa.Column("response", sa.String(), nullable=True),
+        sa.Column("response", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_provider_events")),
     )
 
