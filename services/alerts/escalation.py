@@ -263,6 +263,13 @@ def new_notification(
     )
 
 
+def queue_info(session: AsyncSession, callout: Callout, person: Person, body: str, *, now: datetime) -> None:
+    """A courtesy text (taken, cancelled, a link locked): it asks nothing, and is tried for INFO_RETRY."""
+    info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
+    info.body = body
+    session.add(info)
+
+
 def queue_alert(
     session: AsyncSession, callout: Callout, send: SendAlert, *, now: datetime, settings: AlertsSettings
 ) -> Notification:
@@ -421,9 +428,7 @@ async def tell_everyone_alerted(
             continue
         told.add(phone)
         person = Person.model_validate({"role": role, "phone": phone, "advocate_id": advocate_id})
-        info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
-        info.body = body
-        session.add(info)
+        queue_info(session, callout, person, body, now=now)
     return bool(told)
 
 
@@ -436,9 +441,7 @@ async def tell_supervisors(
     if roster is None:
         return
     for person in roster.supervisor or (roster.hotline_person,):
-        info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
-        info.body = body
-        session.add(info)
+        queue_info(session, callout, person, body, now=now)
     await wake_alerts(session, Wake.sends)
 
 
@@ -548,11 +551,7 @@ async def sent_after_all(
         body = messages.cancelled_sms(callout.code)
     else:
         return
-    info = new_notification(
-        callout, person_of(notification), channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY
-    )
-    info.body = body
-    session.add(info)
+    queue_info(session, callout, person_of(notification), body, now=now)
     await wake_alerts(session, Wake.sends)
 
 
