@@ -206,6 +206,10 @@ class Callout(Leased, Base):
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
     agency: Mapped[Agency] = relationship(lazy="raise")
 
+    def accepted_by_recipient(self, recipient: str) -> bool:
+        """Whether `recipient` ("advocate:12", "hotline") is who accepted this callout."""
+        return self.accepted_by is not None and self.accepted_by["recipient"] == recipient
+
 
 class AdvocatePhone(Base):
     """An advocate's phone as proven, and their PIN: the directory sets the phone (and so asks for it to be

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.alerts.callout import (
+    PROGRESS,
     AlertFailed,
     Answered,
     ChannelName,
@@ -122,7 +123,7 @@ def play(run: Run, action: tuple[object, ...]) -> None:
         people = run.people()
         person = people[int(action[1]) % len(people)]  # type: ignore[call-overload]
         stage = Stage(str(action[2]))
-        if stage in (Stage.en_route, Stage.on_scene, Stage.survivor_contacted, Stage.survivor_declined, Stage.closed):
+        if stage in PROGRESS:
             run.step(Progressed(person, stage, "sms"))
     elif kind == "cad_ends":
         run.state = replace(run.state, ending=True)  # intake asks; the worker carries it out

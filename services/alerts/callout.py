@@ -23,6 +23,7 @@ Role = Literal["primary", "backup", "supervisor", "hotline"]
 ChannelName = Literal["sms", "voice"]
 ROLES: tuple[Role, ...] = ("primary", "backup", "supervisor")
 HOTLINE_CHANNELS: tuple[ChannelName, ...] = ("sms", "voice")
+# What the acceptor reports as they go (`Progressed`).
 PROGRESS = (Stage.en_route, Stage.on_scene, Stage.survivor_contacted, Stage.survivor_declined, Stage.closed)
 NOTIFY_BACK = (Stage.acknowledged, Stage.en_route, Stage.on_scene)  # what the dispatcher is told
 

@@ -6,7 +6,6 @@ late callback, a reply and a timer racing each other apply one at a time, each t
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from services.alerts.callout import (
 from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus, Unreachable
 from services.alerts.settings import AlertsSettings
 from shared import metrics
+from shared.auth import hash_token
 from shared.tables import (
     AdvocatePhone,
     Agency,
@@ -69,10 +69,6 @@ HANDOFFS = (Stage.en_route, Stage.on_scene, Stage.survivor_contacted)
 NOTICE_EVENTS = {Stage.acknowledged: "accepted", Stage.en_route: "en_route", Stage.on_scene: "on_scene"}
 # How long a courtesy text (taken, cancelled) is retried through provider faults.
 INFO_RETRY = timedelta(minutes=10)
-
-
-def hash_link_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def record_for(session: AsyncSession, notification: Notification, stage: Stage, at: datetime, **data: Any) -> None:
@@ -296,7 +292,7 @@ def new_link(notification: Notification, *, now: datetime, settings: AlertsSetti
     """A link to the callout's page bound to this text's person; only its hash is kept, and the body that
     carries it is sealed."""
     token = secrets.token_urlsafe(16)
-    notification.link_hash = hash_link_token(token)
+    notification.link_hash = hash_token(token)
     notification.link_expires_at = now + timedelta(hours=settings.link_ttl_hours)
     return settings.public_link(f"/l/{token}")
 
@@ -544,7 +540,7 @@ async def sent_after_all(
     if notification.kind != "alert" or notification.callout_id is None:
         return
     callout = await session.get_one(Callout, notification.callout_id)
-    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    mine = callout.accepted_by_recipient(notification.recipient)
     if callout.status == CalloutStatus.accepted and not mine:
         body = messages.taken_sms(callout.code)
     elif callout.status == CalloutStatus.cancelled:

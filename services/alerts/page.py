@@ -72,7 +72,7 @@ def page_for(
     guard: Guard,
 ) -> Page:
     """What the link of `recipient` shows of `callout` now."""
-    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == recipient
+    mine = callout.accepted_by_recipient(recipient)
     running = callout.end_requested_at is None
     language = incident.language and incident.language + (
         " (interpreter needed)" if incident.interpreter_needed else ""

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts import messages
 from services.alerts.models import Notification
 from services.alerts.settings import AlertsSettings
+from shared.auth import hash_token
 from shared.tables import AdvocatePhone, Wake, wake_alerts
 
 log = structlog.get_logger()
@@ -38,10 +39,6 @@ HASHER = PasswordHasher()
 
 def keyed(value: str, settings: AlertsSettings) -> str:
     return hmac.new(settings.premise_secret.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def send_codes(session: AsyncSession, *, now: datetime, settings: AlertsSettings, limit: int) -> int:
@@ -90,7 +87,7 @@ async def prove(session: AsyncSession, phone: str, text: str, *, now: datetime, 
         if candidate.code_hmac and hmac.compare_digest(candidate.code_hmac, keyed(found.group(1), settings)):
             candidate.verified_at, candidate.code_hmac, candidate.code_expires_at = now, None, None
             token = secrets.token_urlsafe(16)
-            candidate.pin_token_hash, candidate.pin_token_expires_at = token_hash(token), now + PIN_TOKEN_LIFE
+            candidate.pin_token_hash, candidate.pin_token_expires_at = hash_token(token), now + PIN_TOKEN_LIFE
             log.info("phone.proven", advocate_id=candidate.advocate_id)
             return messages.proven_sms(settings.public_link(f"/p/{token}"))
     return "That code is not right, or it has expired."
@@ -98,7 +95,7 @@ async def prove(session: AsyncSession, phone: str, text: str, *, now: datetime, 
 
 async def pin_setter(session: AsyncSession, token: str, now: datetime) -> AdvocatePhone | None:
     phone = await session.scalar(
-        select(AdvocatePhone).where(AdvocatePhone.pin_token_hash == token_hash(token)).with_for_update()
+        select(AdvocatePhone).where(AdvocatePhone.pin_token_hash == hash_token(token)).with_for_update()
     )
     if phone is None or phone.pin_token_expires_at is None or phone.pin_token_expires_at <= now:
         return None
@@ -125,7 +122,7 @@ async def phone_of(session: AsyncSession, advocate_id: int | None) -> AdvocatePh
 def open_viewer(notification: Notification, now: datetime) -> str:
     """A browser that gave the right PIN: its cookie, of which the link keeps only the hash."""
     cookie = secrets.token_urlsafe(24)
-    notification.viewer_hash = token_hash(cookie)
+    notification.viewer_hash = hash_token(cookie)
     notification.viewer_expires_at = min(now + VIEWER_LIFE, notification.link_expires_at or now + VIEWER_LIFE)
     notification.pin_failures = 0
     return cookie
@@ -137,5 +134,5 @@ def is_viewer(notification: Notification, cookie: str | None, now: datetime) -> 
         and notification.viewer_hash
         and notification.viewer_expires_at
         and notification.viewer_expires_at > now
-        and hmac.compare_digest(notification.viewer_hash, token_hash(cookie))
+        and hmac.compare_digest(notification.viewer_hash, hash_token(cookie))
     )

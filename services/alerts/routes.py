@@ -18,12 +18,12 @@ from twilio.request_validator import RequestValidator
 
 from services.alerts import escalation, messages, page, phones
 from services.alerts.callout import Answered, Progressed
-from services.alerts.escalation import hash_link_token, person_of
+from services.alerts.escalation import person_of
 from services.alerts.models import Notification, NotificationStatus, ProviderEvent, Unreachable
 from services.alerts.replies import Reply, parse
 from services.alerts.settings import AlertsSettings
 from shared import audit
-from shared.auth import PrincipalDep, Role
+from shared.auth import PrincipalDep, Role, hash_token
 from shared.db import SessionDep
 from shared.problems import Forbidden, Invalid, NotFound
 from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, Stage
@@ -340,20 +340,14 @@ async def callouts_for_phone(
     if reply.action in ("accept", "decline"):
         open_ = [p for p in pairs if p[0].status in OPEN]
         return open_ if open_ or reply.code is None else pairs[:1]
-    return [
-        p
-        for p in pairs
-        if p[0].status == CalloutStatus.accepted
-        and p[0].accepted_by
-        and p[0].accepted_by["recipient"] == p[1].recipient
-    ]
+    return [p for p in pairs if p[0].status == CalloutStatus.accepted and p[0].accepted_by_recipient(p[1].recipient)]
 
 
 # -- the secure link ----------------------------------------------------------------------------------------------
 
 
 async def link_target(session: SessionDep, token: str, now: Any) -> tuple[Notification, Callout]:
-    notification = await session.scalar(select(Notification).where(Notification.link_hash == hash_link_token(token)))
+    notification = await session.scalar(select(Notification).where(Notification.link_hash == hash_token(token)))
     if notification is None or notification.link_expires_at is None or notification.link_expires_at <= now:
         raise NotFound("This link is unknown or has expired.")
     return notification, await session.get_one(Callout, notification.callout_id)
@@ -406,7 +400,7 @@ async def call_from_page(
 ) -> HTMLResponse:
     """Only the acceptor, while the callout runs: Callout rings their phone and bridges them."""
     callout = await escalation.lock_callout(session, callout.id)
-    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    mine = callout.accepted_by_recipient(notification.recipient)
     queued = None
     unlocked = await guard_of(request, session, notification, now) in ("given", "none")
     if mine and unlocked and callout.status == CalloutStatus.accepted and callout.end_requested_at is None:
@@ -445,7 +439,7 @@ async def give_pin(
     assert locked is not None
     notification, callout = locked, await session.get_one(Callout, callout.id)
     proven = await phones.phone_of(session, notification.advocate_id)
-    mine = callout.accepted_by is not None and callout.accepted_by["recipient"] == notification.recipient
+    mine = callout.accepted_by_recipient(notification.recipient)
     cookie, note = None, None
     if notification.link_locked_at is None and proven is not None and proven.pin_hash is not None and mine:
         if phones.pin_matches(proven, pin):
