@@ -12,6 +12,11 @@ COMMANDS = {
     "db": ("callout.server", "db", "For developers: the schema's migrations."),
     "agency": ("callout.server", "agency", "Agencies: the dispatch centres that post events."),
     "token": ("callout.server", "token", "Bearer tokens for supervisors and admins."),
+    "advocate": (
+        "callout.advocate",
+        "advocate",
+        "Advocates' phones: send a test text and call, see what came of them.",
+    ),
     "audit": ("callout.data", "audit", "The audit trail: verify its hash chain."),
     "data": ("callout.data", "data", "Personal data at rest: seal it again under a new key."),
     "purge": ("callout.data", "purge_command", "Remove personal data past its retention period (timings stay)."),

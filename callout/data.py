@@ -12,11 +12,11 @@ from sqlalchemy import Table, Text, select, type_coerce, update
 
 from callout.compose import Part  # noqa: F401 - importing the services registers every model on Base.metadata
 from callout.config import load_settings
-from callout.server import database_url
+from callout.server import database_url, migrate_when_reachable, stderr_log
 from services.intake import retention
 from shared import audit as audit_trail
 from shared import crypto
-from shared.db import Base, Database, migrate
+from shared.db import Base, Database
 
 
 def sealed_columns() -> list[tuple[Table, str]]:
@@ -68,7 +68,7 @@ def rekey_command() -> None:
     """Seal all personal data again under CALLOUT_DATA_KEY; then the keys in CALLOUT_DATA_KEYS_PREVIOUS can go."""
     settings = load_settings()
     url = database_url(settings)
-    migrate(url)
+    migrate_when_reachable(url, settings, logger=stderr_log())
     crypto.configure(settings.data_keys)
     count = asyncio.run(rekey(url))
     click.echo(f"resealed {count} values under the current key")
@@ -80,7 +80,7 @@ def purge_command() -> None:
     this every hour); their timings stay for reports."""
     settings = load_settings()
     url = database_url(settings)
-    migrate(url)
+    migrate_when_reachable(url, settings, logger=stderr_log())
     crypto.configure(settings.data_keys)
 
     async def run() -> int:
@@ -109,7 +109,7 @@ def audit_verify() -> None:
     """Check the hash chain: any record altered or removed (but the newest) is named; exit 1 if any."""
     settings = load_settings()
     url = database_url(settings)
-    migrate(url)
+    migrate_when_reachable(url, settings, logger=stderr_log())
 
     async def run() -> tuple[int, list[str], str | None]:
         database = Database.connect(url, pool_size=1)

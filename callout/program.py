@@ -11,10 +11,10 @@ import click
 import yaml
 
 from callout.config import load_settings
-from callout.server import database_url
+from callout.server import database_url, migrate_when_reachable, stderr_log
 from services.directory import program
 from shared import audit
-from shared.db import Database, migrate
+from shared.db import Database
 
 
 @click.group()
@@ -36,8 +36,9 @@ def import_command(file: Path) -> None:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(1)
-    url = database_url(load_settings())
-    migrate(url)
+    settings = load_settings()
+    url = database_url(settings)
+    migrate_when_reachable(url, settings, logger=stderr_log())
     changed, secrets = asyncio.run(apply(url, spec))
     click.echo(f"imported {', '.join(a.slug for a in spec.agencies)}: {'changed' if changed else 'no changes'}")
     for slug, secret in secrets.items():
@@ -65,8 +66,9 @@ async def apply(url: str, spec: program.Program) -> tuple[bool, dict[str, str]]:
 def export_command(agencies: tuple[str, ...]) -> None:
     """Print the directory as a program file (YAML)."""
 
-    url = database_url(load_settings())
-    migrate(url)
+    settings = load_settings()
+    url = database_url(settings)
+    migrate_when_reachable(url, settings, logger=stderr_log())
 
     async def export() -> program.Program:
         database = Database.connect(url, pool_size=1)

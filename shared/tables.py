@@ -31,7 +31,8 @@ class Wake(StrEnum):
     callouts = "callouts"  # a callout to route, escalate or cancel
     sends = "callout_sends"  # a text or call to send
     notices = "callout_notices"  # an event owed to a CAD
-    phones = "callout_phones"  # a phone to prove (the directory set it)
+    phones = "callout_phones"  # a phone to prove or test (the directory set it)
+    watch = "callout_watch"  # a phone that cannot be reached: its advocate's supervisors are told
 
 
 def new_code(length: int) -> str:
@@ -228,6 +229,46 @@ class AdvocatePhone(Base):
     pin_hash: Mapped[str | None] = mapped_column(String(200))  # argon2
     pin_token_hash: Mapped[str | None] = mapped_column(String(64))  # the link to choose a PIN, once proven
     pin_token_expires_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+
+
+class Unreachable(Base):
+    """A phone a channel cannot reach (opted out, invalid, landline): skipped for that channel, shown to
+    supervisors (of every agency the phone is an advocate's in), until the directory changes the number or the
+    advocate texts START. Shared: the alerts service finds it out, the directory shows it."""
+
+    __tablename__ = "unreachable_contacts"
+    __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    advocate_id: Mapped[int | None]
+    phone: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(8))
+    code: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class ContactTest(Base):
+    """A test text and a test call to an advocate's phone: asked for by a supervisor (the directory writes the
+    request), carried out by the alerts service, which writes what became of each as the provider tells it."""
+
+    __tablename__ = "contact_tests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    advocate_id: Mapped[int] = mapped_column(ForeignKey("advocates.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # to send from then; None once queued
+    text_id: Mapped[uuid.UUID | None]  # the notifications that carry it
+    call_id: Mapped[uuid.UUID | None]
+    # None until the provider's word: "sent", then "delivered" or "failed: ..."; a call's "answered" needs a key.
+    text_result: Mapped[str | None] = mapped_column(String(100))
+    call_result: Mapped[str | None] = mapped_column(String(100))
+    text_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    call_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
 
 
 class TimelineEntry(Base):

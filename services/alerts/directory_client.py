@@ -25,6 +25,31 @@ class OnCallAnswer(Value):
     policy: Policy
 
 
+class ShiftAhead(Value):
+    """Someone on call soon whose phone may fail them: not proven, or a channel that cannot reach it."""
+
+    advocate_id: int
+    key: str
+    role: str
+    area: str
+    starts_at: datetime
+    ends_at: datetime
+    phone_verified: bool
+    unreachable: tuple[str, ...]
+
+
+class ContactWatch(Value):
+    """The directory's answer about an agency's people's phones: who is at risk soon, and whom to tell."""
+
+    agency: str
+    timezone: str
+    hotline: str
+    at_risk: tuple[ShiftAhead, ...]
+    supervisors: dict[str, tuple[Person, ...]]  # each area's supervisors on call now
+    areas_of: dict[int, tuple[str, ...]]  # each active advocate's areas
+    keys: dict[int, str]  # each active advocate's key
+
+
 Question = tuple[str, str | None, str | None, str]
 
 
@@ -86,4 +111,15 @@ class DirectoryClient:
             response.raise_for_status()
             return OnCallAnswer.model_validate_json(response.content)
         except (httpx.HTTPError, ValidationError) as exc:  # an answer that is not one is no answer
+            raise DirectoryUnavailable(type(exc).__name__) from exc
+
+    async def contact_watch(self, agency: str, *, hours: int) -> ContactWatch:
+        """Asked every few minutes by the watch, never kept: it is about what changes (phones, schedules)."""
+        try:
+            response = await self.http.get(
+                f"/v1/directory/agencies/{agency}/contact-watch", params={"hours": str(hours)}
+            )
+            response.raise_for_status()
+            return ContactWatch.model_validate_json(response.content)
+        except (httpx.HTTPError, ValidationError) as exc:
             raise DirectoryUnavailable(type(exc).__name__) from exc

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.alerts import messages
+from services.alerts import messages, phones
 from services.alerts.callout import (
     ROLES,
     Acceptance,
@@ -46,7 +46,7 @@ from services.alerts.callout import (
     WakeWorker,
     decide,
 )
-from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus, Unreachable
+from services.alerts.models import ALIVE, CadNotice, Notification, NotificationStatus
 from services.alerts.settings import AlertsSettings
 from shared import metrics
 from shared.auth import hash_token
@@ -58,6 +58,7 @@ from shared.tables import (
     Incident,
     Stage,
     Tier,
+    Unreachable,
     Wake,
     record_stage,
     wake_alerts,
@@ -264,6 +265,25 @@ def queue_info(session: AsyncSession, callout: Callout, person: Person, body: st
     info = new_notification(callout, person, channel="sms", kind="info", now=now, retry_until=now + INFO_RETRY)
     info.body = body
     session.add(info)
+
+
+def queue_staff_text(session: AsyncSession, person: Person, body: str, *, now: datetime) -> None:
+    """A text to a supervisor (or the hotline) about the program's people, of no callout."""
+    session.add(
+        Notification(
+            kind="info",
+            recipient=person.recipient,
+            role=person.role,
+            advocate_id=person.advocate_id,
+            channel="sms",
+            to=person.phone,
+            body=body,
+            due_at=now,
+            retry_until=now + INFO_RETRY,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def queue_alert(
@@ -502,7 +522,7 @@ async def route(
 # -- what became of a text or call -------------------------------------------------------------------------------
 
 
-def sent(
+async def sent(
     session: AsyncSession,
     notification: Notification,
     provider_id: str,
@@ -516,6 +536,8 @@ def sent(
     `earlier`: what is known of an earlier attempt whose answer was lost (this one was sent after it)."""
     notification.status, notification.provider_id = NotificationStatus.sent, provider_id
     notification.sent_at, notification.started_at, notification.updated_at = now, None, now
+    if notification.kind == "test":
+        await phones.tested(session, notification, "sent" if notification.channel == "sms" else "ringing", now)
     if notification.kind == "alert":
         record_for(
             session,
@@ -551,8 +573,10 @@ async def sent_after_all(
     await wake_alerts(session, Wake.sends)
 
 
-def delivered(session: AsyncSession, notification: Notification, *, now: datetime) -> None:
+async def delivered(session: AsyncSession, notification: Notification, *, now: datetime) -> None:
     notification.status, notification.updated_at = NotificationStatus.delivered, now
+    if notification.kind == "test":
+        await phones.tested(session, notification, "delivered", now)
     if notification.kind == "alert":
         record_for(
             session,
@@ -591,6 +615,8 @@ async def failed(
     `outcome`: "unknown" when the last attempt's answer never came (it may have gone out after all)."""
     notification.status, notification.error, notification.updated_at = NotificationStatus.failed, reason, now
     notification.started_at = None
+    if notification.kind == "test":
+        await phones.tested(session, notification, f"failed: {reason}", now)
     if notification.kind != "alert":  # a courtesy text (taken, cancelled) that did not arrive changes nothing
         return
     record_for(
@@ -613,22 +639,51 @@ async def failed(
 async def mark_unreachable(
     session: AsyncSession, notification: Notification, *, code: int, reason: str, now: datetime
 ) -> None:
-    """This phone cannot get this channel (opted out, invalid): skip it from now on, and let supervisors see."""
+    """This phone cannot get this channel (opted out, invalid): skip it from now on, and tell supervisors."""
     if notification.callout_id is not None:
-        agency_id = (await session.get_one(Callout, notification.callout_id)).agency_id
-    else:  # a phone's code: the advocate's agency
-        agency_id = (await session.get_one(AdvocatePhone, notification.advocate_id)).agency_id
+        agency_id: int | None = (await session.get_one(Callout, notification.callout_id)).agency_id
+    else:  # a text of no callout (a phone's code, a test): the advocate's agency
+        phone = await session.get(AdvocatePhone, notification.advocate_id) if notification.advocate_id else None
+        agency_id = phone.agency_id if phone else None
+    if agency_id is None:  # a supervisors' notice to the hotline: nobody's phone of the directory's
+        log.warning("contact.unreachable", channel=notification.channel, code=code, hotline=True)
+        return
+    await unreachable(
+        session,
+        agency_id=agency_id,
+        advocate_id=notification.advocate_id,
+        phone=notification.to,
+        channel=notification.channel,
+        code=code,
+        reason=reason,
+        now=now,
+    )
+
+
+async def unreachable(
+    session: AsyncSession,
+    *,
+    agency_id: int,
+    advocate_id: int | None,
+    phone: str,
+    channel: str,
+    code: int,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Record that `channel` cannot reach `phone`; the watch then tells the supervisors of its advocates."""
     await session.execute(
         insert(Unreachable)
         .values(
             agency_id=agency_id,
-            advocate_id=notification.advocate_id,
-            phone=notification.to,
-            channel=notification.channel,
+            advocate_id=advocate_id,
+            phone=phone,
+            channel=channel,
             code=code,
             reason=reason,
             at=now,
         )
         .on_conflict_do_nothing(index_elements=["phone", "channel"])
     )
-    log.warning("contact.unreachable", advocate_id=notification.advocate_id, channel=notification.channel, code=code)
+    await wake_alerts(session, Wake.watch)
+    log.warning("contact.unreachable", advocate_id=advocate_id, channel=channel, code=code)

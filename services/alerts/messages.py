@@ -53,6 +53,44 @@ def verify_sms(code: str) -> str:
     )
 
 
+def test_sms() -> str:
+    return "Callout test: this phone gets your on-call texts. No reply needed."
+
+
+def test_call(gather_url: str) -> str:
+    """TwiML for a test call: a key pressed proves a person heard it (voicemail presses none)."""
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=gather_url, method="POST", timeout=10)
+    script = "This is a Callout test call, to check that your on-call alerts reach you. Press any key."
+    gather.say(script)
+    gather.say(script)
+    response.say("No key was pressed. Goodbye.")
+    return str(response)
+
+
+TESTED_CALL = "Thank you. Callout's calls reach you. Goodbye."
+
+
+def at_risk_sms(*, key: str, role: str, area: str, when: str, verified: bool, unreachable: tuple[str, ...]) -> str:
+    """To supervisors: someone on call soon whose phone may fail them (their key only: texts are not secure)."""
+    problems = [] if verified else ["has not confirmed their phone (they reply to the code Callout texted them)"]
+    problems += [f"Callout's {CHANNEL_WORDS.get(c, c)} cannot reach their phone" for c in unreachable]
+    return f"Callout: advocate {key} is on call ({role}, area {area}) from {when} and {'; '.join(problems)}."
+
+
+def unreachable_sms(*, key: str, channel: str, code: int | None, reason: str) -> str:
+    if code == OPTED_OUT:
+        return (
+            f"Callout: advocate {key} texted STOP, so Callout's texts no longer reach them; calls still do where "
+            "the escalation calls. Ask them to text START to Callout's number."
+        )
+    return f"Callout: Callout's {CHANNEL_WORDS.get(channel, channel)} cannot reach advocate {key}'s phone: {reason}."
+
+
+CHANNEL_WORDS = {"sms": "texts", "voice": "calls"}
+OPTED_OUT = 21610  # the provider's code for a phone that texted STOP
+
+
 def proven_sms(link: str) -> str:
     return f"Callout: this phone is confirmed. Choose the PIN that will guard callout details: {link}"
 
@@ -73,6 +111,10 @@ def twiml_message(text: str) -> str:
     response = MessagingResponse()
     response.message(text)
     return str(response)
+
+
+def twiml_silence() -> str:
+    return str(MessagingResponse())
 
 
 def twiml_say(text: str) -> str:

@@ -77,23 +77,6 @@ class Notification(Leased, Base):
     updated_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 
 
-class Unreachable(Base):
-    """A phone a channel cannot reach (opted out, invalid, landline): skipped for that channel, shown to
-    supervisors, until the directory changes the number."""
-
-    __tablename__ = "unreachable_contacts"
-    __table_args__ = (UniqueConstraint("phone", "channel"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
-    advocate_id: Mapped[int | None]
-    phone: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(8))
-    code: Mapped[int | None]
-    reason: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
-
-
 class CadNotice(Leased, Base):
     """An event owed to the agency's dispatchers (accepted, en route, on scene), posted signed until delivered,
     in order per incident."""
@@ -146,3 +129,14 @@ class ProviderEvent(Base):
     media_type: Mapped[str | None] = mapped_column(String(64))
     # The TwiML answer: sealed, since one (a proven phone's) holds the link to choose a PIN.
     response: Mapped[str | None] = mapped_column(Sealed)
+
+
+class StaffNotice(Base):
+    """A text to an agency's supervisors about its people (an unproven phone on call tomorrow, an advocate who
+    texted STOP), kept by what it is about so that each is sent once however often the watch looks."""
+
+    __tablename__ = "staff_notices"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "unverified:12:area 1:primary:2026-12-02T…"
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)

@@ -4,7 +4,8 @@ A new or changed phone (the directory asks: `advocate_phones.check_due_at`) gets
 texting the code back proves it, and the answer holds a link to choose a PIN. The PIN — kept as an argon2 hash —
 is the second factor of the callout page: after accepting, the details show only in the browser that gave it.
 Five wrong PINs lock that link and tell the supervisors. An advocate who has not set one yet is still alerted, and
-shown unverified; their page shows the details after acceptance, saying a PIN would guard them.
+shown unverified; their page shows the details after acceptance, saying a PIN would guard them. A supervisor can
+also have a test text and a test call sent to the phone at any time; what each came to is written to the test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
 import structlog
@@ -25,7 +27,7 @@ from services.alerts import messages
 from services.alerts.models import Notification
 from services.alerts.settings import AlertsSettings
 from shared.auth import hash_token
-from shared.tables import AdvocatePhone, Wake, wake_alerts
+from shared.tables import AdvocatePhone, ContactTest, Wake, wake_alerts
 
 log = structlog.get_logger()
 CODE = re.compile(r"^\s*(\d{6})\s*$")
@@ -73,6 +75,62 @@ async def send_codes(session: AsyncSession, *, now: datetime, settings: AlertsSe
     if due:
         await wake_alerts(session, Wake.sends)
     return len(due)
+
+
+TEST_RETRY = timedelta(minutes=10)  # a test the provider cannot take within this is recorded as failed
+
+
+async def send_tests(session: AsyncSession, *, now: datetime, settings: AlertsSettings, limit: int) -> int:
+    """Queue the test text and test call of each test a supervisor asked for. Returns how many tests."""
+    due = list(
+        await session.scalars(
+            select(ContactTest)
+            .where(ContactTest.due_at <= now)
+            .order_by(ContactTest.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for test in due:
+        text, call = (test_notification(test, channel, now) for channel in ("sms", "voice"))
+        text.body = messages.test_sms()
+        call.body = messages.test_call(settings.public_link(f"/v1/twilio/voice/gather?n={call.id}"))
+        session.add_all([text, call])
+        test.due_at, test.text_id, test.call_id = None, text.id, call.id
+        log.info("phone.test_queued", advocate_id=test.advocate_id, test_id=test.id)
+    if due:
+        await wake_alerts(session, Wake.sends)
+    return len(due)
+
+
+def test_notification(test: ContactTest, channel: str, now: datetime) -> Notification:
+    return Notification(
+        id=uuid.uuid4(),
+        kind="test",
+        recipient=f"advocate:{test.advocate_id}",
+        role="advocate",
+        advocate_id=test.advocate_id,
+        channel=channel,
+        to=test.phone,
+        due_at=now,
+        retry_until=now + TEST_RETRY,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def tested(session: AsyncSession, notification: Notification, result: str, now: datetime) -> None:
+    """What became of a test text or call, as the provider (or the advocate's key) said."""
+    by_text = notification.channel == "sms"
+    column = ContactTest.text_id if by_text else ContactTest.call_id
+    test = await session.scalar(select(ContactTest).where(column == notification.id).with_for_update())
+    if test is None:
+        return
+    if by_text:
+        test.text_result, test.text_at = result[:100], now
+    else:
+        test.call_result, test.call_at = result[:100], now
+    log.info("phone.tested", advocate_id=test.advocate_id, channel=notification.channel, result=result)
 
 
 async def prove(session: AsyncSession, phone: str, text: str, *, now: datetime, settings: AlertsSettings) -> str | None:

@@ -19,14 +19,14 @@ from twilio.request_validator import RequestValidator
 from services.alerts import escalation, messages, page, phones
 from services.alerts.callout import Answered, Progressed
 from services.alerts.escalation import person_of
-from services.alerts.models import Notification, NotificationStatus, ProviderEvent, Unreachable
+from services.alerts.models import Notification, NotificationStatus, ProviderEvent
 from services.alerts.replies import Reply, parse
 from services.alerts.settings import AlertsSettings
 from shared import audit
 from shared.auth import PrincipalDep, Role, hash_token
 from shared.db import SessionDep
 from shared.problems import Forbidden, Invalid, NotFound
-from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident, Stage
+from shared.tables import OPEN, AdvocatePhone, Agency, Callout, CalloutStatus, Incident, Stage, Unreachable
 
 log = structlog.get_logger()
 router = APIRouter(tags=["alerts"])
@@ -38,6 +38,8 @@ CALL_FAILED = {"busy", "no-answer", "failed", "canceled"}
 # Texts that can never arrive at this phone (TWILIO.md): it is marked unreachable by text.
 UNREACHABLE_BY_CALLBACK = {21610: "recipient opted out (STOP)", 21211: "invalid number", 30006: "landline"}
 OPT_IN = {"START", "UNSTOP"}  # Twilio's opt-in words (YES is an acceptance here)
+# Twilio's opt-out words: after one, Twilio delivers nothing to the phone until START (it tells us the text too).
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 
 
 async def verified_twilio_form(request: Request, signature: str | None) -> dict[str, str]:
@@ -111,7 +113,7 @@ async def called_back(request: Request, session: SessionDep, alert: uuid.UUID | 
         if notification.started_at is None:  # never handed over by us: not its callback
             return None
         now = request.app.state.clock.now()
-        escalation.sent(session, notification, sid, provider="twilio", now=now, found="by its status callback")
+        await escalation.sent(session, notification, sid, provider="twilio", now=now, found="by its status callback")
         log.info("send.reconciled", notification_id=str(notification.id), found=True, by="callback")
     if notification.provider_id != sid or notification.status != NotificationStatus.sent:
         return None
@@ -134,7 +136,7 @@ async def sms_status(
     if notification is None:
         return await answer_kept(session, key, Response(status_code=204))
     if status in DELIVERED:
-        escalation.delivered(session, notification, now=now)
+        await escalation.delivered(session, notification, now=now)
     elif status in NOT_DELIVERED:
         code = int(form["ErrorCode"]) if form.get("ErrorCode", "").isdigit() else None
         if code in UNREACHABLE_BY_CALLBACK:
@@ -182,13 +184,17 @@ async def voice_gather(
     key = provider_key("gather", form, "CallSid")
     if (repeat := await first_time(session, key, now)) is not None:
         return repeat
-    if digit not in ("1", "2"):
+    if digit not in ("1", "2") and not await is_test_call(session, n):
         return await answer_kept(
             session, key, Response(messages.twiml_say("That key is not an answer. Goodbye."), media_type=TWIML)
         )
     notification = await escalation.lock_notification(session, Notification.id == n)
     if notification is None or notification.channel != "voice":
         raise NotFound("No such call.")
+    if notification.kind == "test":  # any key: a person heard it
+        notification.status, notification.updated_at = NotificationStatus.answered, now
+        await phones.tested(session, notification, "answered", now)
+        return await answer_kept(session, key, Response(messages.twiml_say(messages.TESTED_CALL), media_type=TWIML))
     applied = await escalation.pressed(session, notification, digit, now=now, settings=request.app.state.settings)
     said = spoken(applied.outcome, link_sent=applied.link_sent)
     return await answer_kept(session, key, Response(messages.twiml_say(said), media_type=TWIML))
@@ -221,6 +227,10 @@ async def bridge_status(
         settings=request.app.state.settings,
     )
     return await answer_kept(session, key, Response(messages.twiml_say("Goodbye."), media_type=TWIML))
+
+
+async def is_test_call(session: SessionDep, alert: uuid.UUID) -> bool:
+    return await session.scalar(select(Notification.kind).where(Notification.id == alert)) == "test"
 
 
 def spoken(outcome: str, *, link_sent: bool) -> str:
@@ -266,7 +276,11 @@ async def apply_text(request: Request, session: SessionDep, form: dict[str, str]
     settings = request.app.state.settings
     if proven := await phones.prove(session, form.get("From", ""), form.get("Body", ""), now=now, settings=settings):
         return Response(messages.twiml_message(proven), media_type=TWIML)
-    if form.get("Body", "").strip().upper() in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
+    word = form.get("Body", "").strip().upper()
+    if word in OPT_OUT or form.get("OptOutType") == "STOP":
+        await opted_out(session, form.get("From", ""), now)
+        return Response(messages.twiml_silence(), media_type=TWIML)  # Twilio sends its own confirmation
+    if word in OPT_IN:  # texts reach this phone again (Twilio lifts the block)
         await session.execute(
             delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
         )
@@ -287,6 +301,24 @@ async def apply_text(request: Request, session: SessionDep, form: dict[str, str]
     callout, acted = await act(session, callout, notification, reply.action, via="sms", request=request)
     log.info("sms.reply", callout_id=str(callout.id), action=reply.action, outcome=acted.outcome)
     return Response(messages.twiml_message(acted.reply(callout.code)), media_type=TWIML)
+
+
+async def opted_out(session: SessionDep, phone: str, now: Any) -> None:
+    """An advocate texted STOP: texts no longer reach them (calls still do), and their supervisors are told at once
+    (the watch, woken now). A phone that is nobody's in the directory changes nothing."""
+    advocates = list(await session.scalars(select(AdvocatePhone).where(AdvocatePhone.phone == phone)))
+    if not advocates:
+        return
+    await escalation.unreachable(
+        session,
+        agency_id=advocates[0].agency_id,
+        advocate_id=advocates[0].advocate_id,
+        phone=phone,
+        channel="sms",
+        code=messages.OPTED_OUT,
+        reason="texted STOP",
+        now=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class AlertsSettings(Settings):
     # How often each worker looks for work whose worker died.
     worker_sweep_seconds: float = Field(default=1.0, gt=0, le=60)
     worker_audit_seconds: float = Field(default=10.0, gt=0, le=600)
+    # How often the watch asks the directory who is on call soon with a phone that may fail them (a phone found
+    # unreachable wakes it at once).
+    contact_watch_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     @property
     def twilio_signing_token(self) -> str | None:

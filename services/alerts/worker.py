@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from services.alerts import escalation, leases, phones
+from services.alerts import escalation, leases, phones, watch
 from services.alerts.callout import Due, Person, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
@@ -205,10 +205,30 @@ class Worker:
         return len(due)
 
     async def send_codes(self) -> int:
-        """Text a code to each phone the directory asked to prove (a loop of its own, woken by the directory)."""
+        """Text a code to each phone the directory asked to prove, and send the tests supervisors asked for (a loop
+        of its own, woken by the directory)."""
         async with self.db.sessionmaker.begin() as session:
-            limit = self.settings.worker_concurrency
-            return await phones.send_codes(session, now=self.clock.now(), settings=self.settings, limit=limit)
+            now, limit = self.clock.now(), self.settings.worker_concurrency
+            codes = await phones.send_codes(session, now=now, settings=self.settings, limit=limit)
+            return codes + await phones.send_tests(session, now=now, settings=self.settings, limit=limit)
+
+    async def watch_contacts(self) -> int:
+        """Tell each agency's supervisors of their people's phones that may fail them (services/alerts/watch.py).
+        An agency whose directory answer cannot be had is looked at again on the next round."""
+        async with self.db.sessionmaker() as session:
+            agencies = (await session.execute(select(Agency.id, Agency.slug).order_by(Agency.id))).all()
+        told = 0
+        for agency_id, slug in agencies:
+            try:
+                answer = await self.directory.contact_watch(slug, hours=watch.WINDOW_HOURS)
+            except DirectoryUnavailable as exc:
+                log.warning("watch.directory_unavailable", agency=slug, error=str(exc))
+                continue
+            async with self.db.sessionmaker.begin() as session:
+                told += await watch.tell(session, answer, agency_id=agency_id, now=self.clock.now())
+        if told:
+            log.info("watch.told", things=told)
+        return told
 
     async def _due(self, session: AsyncSession, callout: Callout, now: datetime) -> None:
         """One callout's timer, failing alone (a savepoint): a bug in one must not hold up every due callout."""
@@ -412,7 +432,7 @@ class Worker:
         now = self.clock.now()
         if isinstance(outcome, str):
             cancelled = notification.status == "cancelled"
-            escalation.sent(
+            await escalation.sent(
                 session, notification, outcome, provider=self.channel.name, now=now, found=found, earlier=earlier
             )
             if cancelled:
@@ -506,7 +526,9 @@ class Worker:
     # -- waking and the self-audit ----------------------------------------------------------------------------
 
     async def next_due_in(self, model: Any) -> float:
-        """Seconds until the earliest timer of `model`'s work, capped by the poll interval."""
+        """Seconds until the earliest timer of `model`'s work, capped by the poll interval; None: the watch's."""
+        if model is None:
+            return self.settings.contact_watch_seconds
         async with self.db.sessionmaker() as session:
             soonest = await soonest_due(session, model)
         poll = self.settings.worker_poll_seconds
@@ -543,6 +565,7 @@ class Worker:
             Wake.sends: (self._sends, Notification),
             Wake.notices: (self._notices, CadNotice),
             Wake.phones: (self.send_codes, AdvocatePhone),
+            Wake.watch: (self.watch_contacts, None),
         }
         wakes = {wake: asyncio.Event() for wake in loops}
         listening = asyncio.create_task(self._listen(dsn, wakes))

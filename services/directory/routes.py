@@ -4,7 +4,7 @@ agency; advocates subscribe to their own shift feeds."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import schedules, service
 from services.directory.policies import policy_for, put_policy
-from services.directory.roster import on_call
+from services.directory.roster import contact_watch, on_call
 from services.directory.schemas import (
     Address,
     AdvocateIn,
@@ -23,6 +23,8 @@ from services.directory.schemas import (
     AreaIn,
     AreaOut,
     CalendarOut,
+    ContactTestOut,
+    ContactWatchOut,
     FeedOut,
     Key,
     Language,
@@ -39,14 +41,15 @@ from services.directory.schemas import (
     ScheduleIn,
     Tier,
 )
-from shared.audit import audit_change
+from shared.audit import actor_of, audit_change
 from shared.auth import AdminDep, Principal, PrincipalDep
 from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
 from shared.requests import read_bounded_body
 from shared.settings import Settings
-from shared.tables import Agency, PremiseFlag
+from shared.tables import Agency, ContactTest, PremiseFlag
+from shared.text import StorableStr
 
 
 async def agency_for(session: AsyncSession, slug: str, principal: Principal) -> Agency:
@@ -67,7 +70,7 @@ router = APIRouter(
 )
 feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
-AreaCode = Annotated[str, Path(min_length=1, max_length=64)]
+AreaCode = Annotated[StorableStr, Path(min_length=1, max_length=64)]
 
 
 @router.put("/agencies/{slug}", response_model=AgencyOut, summary="Create or update an agency")
@@ -104,6 +107,70 @@ async def put_advocate(
         active=advocate.active,
         phone_verified=await service.phone_verified(session, advocate),
     )
+
+
+@router.post(
+    "/agencies/{slug}/advocates/{key}/tests",
+    response_model=ContactTestOut,
+    status_code=202,
+    summary="Send a test text and a test call to an advocate's phone",
+)
+async def post_contact_test(
+    slug: Slug, key: Key, session: SessionDep, principal: PrincipalDep, request: Request
+) -> ContactTestOut:
+    """The alerts service sends both at once and records what each came to: read it back with GET."""
+    agency = await agency_for(session, slug, principal)
+    advocate = await service.get_advocate(session, agency, key)
+    test = await service.request_test(
+        session, advocate, requested_by=actor_of(principal), now=request.app.state.clock.now()
+    )
+    return contact_test_out(test, advocate.key)
+
+
+@router.get(
+    "/agencies/{slug}/advocates/{key}/tests",
+    response_model=list[ContactTestOut],
+    summary="An advocate's phone tests, newest first, and what each came to",
+)
+async def get_contact_tests(slug: Slug, key: Key, session: SessionDep, principal: PrincipalDep) -> list[ContactTestOut]:
+    agency = await agency_for(session, slug, principal)
+    advocate = await service.get_advocate(session, agency, key)
+    tests = await session.scalars(
+        select(ContactTest)
+        .where(ContactTest.advocate_id == advocate.id)
+        .order_by(ContactTest.requested_at.desc(), ContactTest.id.desc())
+        .limit(20)
+    )
+    return [contact_test_out(test, advocate.key) for test in tests]
+
+
+def contact_test_out(test: ContactTest, key: str) -> ContactTestOut:
+    return ContactTestOut(
+        id=test.id,
+        advocate=key,
+        requested_at=test.requested_at,
+        requested_by=test.requested_by,
+        text_result=test.text_result,
+        text_at=test.text_at,
+        call_result=test.call_result,
+        call_at=test.call_at,
+    )
+
+
+@router.get(
+    "/agencies/{slug}/contact-watch",
+    response_model=ContactWatchOut,
+    summary="Who is on call soon with a phone that may fail them, and whom to tell",
+)
+async def get_contact_watch(
+    slug: Slug,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
+) -> ContactWatchOut:
+    agency = await agency_for(session, slug, principal)
+    return await contact_watch(session, agency, request.app.state.clock.now(), timedelta(hours=hours))
 
 
 @router.put(

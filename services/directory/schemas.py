@@ -220,6 +220,48 @@ class OnCall(BaseModel):
     phone_verified: bool = Field(default=False, description="Whether they proved the phone by texting back its code.")
 
 
+class ShiftAhead(BaseModel):
+    """Someone on call soon whose phone may fail them: not proven yet, or a channel that cannot reach it."""
+
+    advocate_id: int
+    key: str
+    role: Role
+    area: str
+    starts_at: datetime
+    ends_at: datetime
+    phone_verified: bool
+    unreachable: list[str] = Field(description="The channels (sms, voice) that cannot reach their phone.")
+
+
+class ContactWatchOut(BaseModel):
+    """What the alerts service needs to tell supervisors about their people's phones."""
+
+    agency: str
+    timezone: str
+    hotline: str
+    at: datetime
+    at_risk: list[ShiftAhead] = Field(description="On call within the hours asked, with a phone that may fail.")
+    supervisors: dict[str, list[OnCall]] = Field(description="Each area's supervisors on call now.")
+    areas_of: dict[int, list[str]] = Field(description="Each active advocate's areas, by advocate id.")
+    keys: dict[int, str] = Field(description="Each active advocate's key, by advocate id.")
+
+
+class ContactTestOut(BaseModel):
+    """A test text and call to an advocate's phone; each result is null until the provider says."""
+
+    id: int
+    advocate: str
+    requested_at: datetime
+    requested_by: str
+    text_result: str | None = Field(description='"sent", "delivered", or "failed: ..." (null: not yet known).')
+    text_at: datetime | None
+    call_result: str | None = Field(
+        description='"ringing", "answered" (a key was pressed), "answered without a key press", "voicemail", or '
+        '"failed: ..." (null: not yet known).'
+    )
+    call_at: datetime | None
+
+
 class OnCallOut(BaseModel):
     agency: str
     area: str | None

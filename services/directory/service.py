@@ -13,7 +13,7 @@ from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ScheduleIn
 from shared import webhooks
 from shared.apco import DEFAULT_CODE_MAP
 from shared.problems import Invalid, NotFound
-from shared.tables import AdvocatePhone, Agency, Wake, wake_alerts
+from shared.tables import AdvocatePhone, Agency, ContactTest, Wake, wake_alerts
 
 
 async def get_agency(session: AsyncSession, slug: str) -> Agency:
@@ -93,6 +93,22 @@ async def ask_to_prove(session: AsyncSession, advocate: Advocate, *, now: dateti
     proven.phone, proven.verified_at, proven.check_due_at = advocate.phone, None, now
     proven.code_hmac = proven.code_expires_at = None
     await wake_alerts(session, Wake.phones)
+
+
+async def request_test(session: AsyncSession, advocate: Advocate, *, requested_by: str, now: datetime) -> ContactTest:
+    """Ask the alerts service to send a test text and a test call to the advocate's phone now."""
+    test = ContactTest(
+        agency_id=advocate.agency_id,
+        advocate_id=advocate.id,
+        phone=advocate.phone,
+        requested_at=now,
+        requested_by=requested_by[:100],
+        due_at=now,
+    )
+    session.add(test)
+    await session.flush()
+    await wake_alerts(session, Wake.phones)
+    return test
 
 
 async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
