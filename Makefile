@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+KUSTOMIZATIONS := deploy/k8s/base deploy/k8s/overlays/production
+# deploy/k8s is checked against the oldest Kubernetes it supports and kubernetes-validate's newest.
+K8S_OLDEST := 1.30.0
 
 .PHONY: install run test lint format bench clean
 
@@ -21,10 +24,17 @@ run: install  ## start everything in one process (embedded PostgreSQL unless CAL
 test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL
 	$(BIN)/pytest
 
-lint: install
+lint: install  ## ruff, mypy (strict), and deploy/k8s rendered and checked against Kubernetes' schemas
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@command -v kubectl >/dev/null || { echo "make lint renders deploy/k8s with kubectl (its built-in kustomize): install kubectl"; exit 1; }
+	@rendered=$$(mktemp) && trap 'rm -f "$$rendered"' EXIT && for kustomization in $(KUSTOMIZATIONS); do \
+	  echo "kubectl kustomize $$kustomization | kubernetes-validate (Kubernetes $(K8S_OLDEST), newest)"; \
+	  kubectl kustomize $$kustomization > "$$rendered" && \
+	  $(BIN)/kubernetes-validate --strict --quiet --kubernetes-version $(K8S_OLDEST) "$$rendered" && \
+	  $(BIN)/kubernetes-validate --strict --quiet "$$rendered" || exit 1; \
+	done
 
 format: install
 	$(BIN)/ruff check --fix .
