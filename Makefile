@@ -21,10 +21,11 @@ run: install  ## start everything in one process (embedded PostgreSQL unless CAL
 test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL
 	$(BIN)/pytest
 
-lint: install
+lint: install  ## ruff, mypy (strict, tests and bench too) and the layering's import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .
