@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -96,10 +98,10 @@ async def test_an_area_nobody_covers_has_an_empty_chain_and_still_the_hotline(
 )
 async def test_bad_directory_input_is_a_422_naming_the_field(
     path: str,
-    body: dict,
+    body: dict[str, Any],
     field: str,
     client: httpx.AsyncClient,
-    admin: dict[str, str],  # type: ignore[type-arg]
+    admin: dict[str, str],
 ) -> None:
     await make_program(client, admin)
 

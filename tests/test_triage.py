@@ -84,7 +84,7 @@ def event(**fields: Any) -> CadEvent:
 
 
 LAP = "LAP"
-TIER_CASES = [
+TIER_CASES: list[tuple[dict[str, Any], Tier]] = [
     ({"type_code": "BURG"}, Tier.none),
     ({"type_code": "dva"}, Tier.follow_up),  # codes are matched without regard to case
     ({"screen": {"instrument": LAP, "answers": {"q3": "yes"}}}, Tier.priority),
