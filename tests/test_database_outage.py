@@ -311,7 +311,7 @@ def raised_in_driver(error: BaseException) -> BaseException:
     namespace = {"__name__": "asyncpg.fake", "error": error}
     exec("def fail():\n    raise error", namespace)  # noqa: S102 - a frame of asyncpg's, for the traceback
     try:
-        namespace["fail"]()  # type: ignore[operator]
+        namespace["fail"]()  # type: ignore[operator]  # a function, as exec() defined it
     except BaseException as raised:
         return raised
     raise AssertionError
