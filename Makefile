@@ -24,10 +24,11 @@ run: install  ## start everything in one process (embedded PostgreSQL unless CAL
 test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL
 	$(BIN)/pytest
 
-lint: install  ## ruff, mypy (strict), and deploy/k8s rendered and checked against Kubernetes' schemas
+lint: install  ## ruff, mypy (strict, tests and bench too), the layering's import contracts, and deploy/k8s rendered and checked against Kubernetes' schemas
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	@command -v kubectl >/dev/null || { echo "make lint renders deploy/k8s with kubectl (its built-in kustomize): install kubectl"; exit 1; }
 	@rendered=$$(mktemp) && trap 'rm -f "$$rendered"' EXIT && for kustomization in $(KUSTOMIZATIONS); do \
 	  echo "kubectl kustomize $$kustomization | kubernetes-validate (Kubernetes $(K8S_OLDEST), newest)"; \
@@ -44,4 +45,4 @@ bench: install  ## measures on this machine and prints the figures
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

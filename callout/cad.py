@@ -6,6 +6,7 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 import click
 import httpx
@@ -25,9 +26,9 @@ def cad() -> None:
 @click.option("--url", default=None, help="Callout's base URL (default: this machine, CALLOUT_PORT).")
 @click.option("--id", "message_id", default=None, help="webhook-id (default: a new one; reuse it to test idempotency).")
 @click.argument("file", type=click.File("rb"))
-def cad_send(slug: str, secret: str, url: str | None, message_id: str | None, file: click.File) -> None:
+def cad_send(slug: str, secret: str, url: str | None, message_id: str | None, file: BinaryIO) -> None:
     """Sign FILE.json with Standard Webhooks and post it as an event."""
-    body = file.read()  # type: ignore[attr-defined]
+    body = file.read()
     base = url or local_url(load_settings())
     headers = webhooks.signed_headers(secret, message_id or f"msg_{uuid.uuid4().hex}", datetime.now(UTC), body)
     try:

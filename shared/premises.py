@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from scourgify import normalize_address_record  # type: ignore[import-untyped]  # ships no types
-from scourgify.exceptions import AddressNormalizationError  # type: ignore[import-untyped]
+from scourgify.exceptions import AddressNormalizationError  # type: ignore[import-untyped]  # ships no types
 
 UNIT_DESIGNATOR = re.compile(r"^(APT|APARTMENT|UNIT|STE|SUITE|#|NO|NUMBER)\s*", re.I)
 

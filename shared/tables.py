@@ -47,7 +47,7 @@ class Tier(StrEnum):
 
 
 class Stage(StrEnum):
-    """The handoff, stage by stage (PRODUCT.md); every one is a timeline row."""
+    """The handoff, stage by stage (docs/product.md); every one is a timeline row."""
 
     cad_received = "cad_received"
     triaged = "triaged"

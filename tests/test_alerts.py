@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
@@ -113,7 +114,7 @@ async def test_a_timeout_is_reconciled_at_the_provider_before_it_is_repeated(
 
 async def test_several_workers_never_send_the_same_alert_twice(
     client: httpx.AsyncClient,
-    app,  # type: ignore[no-untyped-def]
+    app: FastAPI,
     worker: Worker,
     fake_twilio: FakeTwilio,
 ) -> None:

@@ -46,8 +46,8 @@ def rosters(draw: st.DrawFn) -> Roster:
     roles: dict[str, list[Person]] = {"primary": [], "backup": [], "supervisor": []}
     for advocate_id in range(1, advocates + 1):
         for role in draw(st.sets(st.sampled_from(sorted(roles)), min_size=1, max_size=2)):
-            roles[role].append(Person(role=role, phone=f"+1202555{advocate_id:04d}", advocate_id=advocate_id))  # type: ignore[arg-type]
-    return Roster(**{role: tuple(people) for role, people in roles.items()}, hotline=HOTLINE)  # type: ignore[arg-type]
+            roles[role].append(Person(role=role, phone=f"+1202555{advocate_id:04d}", advocate_id=advocate_id))
+    return Roster(**{role: tuple(people) for role, people in roles.items()}, hotline=HOTLINE)
 
 
 steps = st.builds(

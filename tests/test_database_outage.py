@@ -311,7 +311,7 @@ def raised_in_driver(error: BaseException) -> BaseException:
     namespace = {"__name__": "asyncpg.fake", "error": error}
     exec("def fail():\n    raise error", namespace)  # noqa: S102 - a frame of asyncpg's, for the traceback
     try:
-        namespace["fail"]()  # type: ignore[operator]
+        namespace["fail"]()  # type: ignore[operator]  # a function, as exec() defined it
     except BaseException as raised:
         return raised
     raise AssertionError
@@ -319,7 +319,7 @@ def raised_in_driver(error: BaseException) -> BaseException:
 
 def wrapped(error: BaseException, kind: type[sqlalchemy.exc.DBAPIError]) -> BaseException:
     """`error` as SQLAlchemy's asyncpg dialect hands it on: translated, then wrapped."""
-    translated = AsyncAdapt_asyncpg_dbapi.InterfaceError(str(error))
+    translated = AsyncAdapt_asyncpg_dbapi.InterfaceError(str(error))  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
     translated.__cause__ = error
     return kind(None, None, translated)
 

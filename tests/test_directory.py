@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -10,10 +12,10 @@ from tests.factories import make_program
 ON_CALL = "/v1/directory/agencies/metro/on-call"
 
 
-async def chain(client: httpx.AsyncClient, admin: dict[str, str], **params: str) -> list[dict]:  # type: ignore[type-arg]
+async def chain(client: httpx.AsyncClient, admin: dict[str, str], **params: str) -> list[dict[str, Any]]:
     response = await client.get(ON_CALL, params={"area": "1", **params}, headers=admin)
     assert response.status_code == 200, response.text
-    return response.json()["chain"]  # type: ignore[no-any-return]
+    return response.json()["chain"]  # type: ignore[no-any-return]  # a JSON body is Any
 
 
 async def test_primaries_come_before_backups_and_speakers_first(
@@ -96,10 +98,10 @@ async def test_an_area_nobody_covers_has_an_empty_chain_and_still_the_hotline(
 )
 async def test_bad_directory_input_is_a_422_naming_the_field(
     path: str,
-    body: dict,
+    body: dict[str, Any],
     field: str,
     client: httpx.AsyncClient,
-    admin: dict[str, str],  # type: ignore[type-arg]
+    admin: dict[str, str],
 ) -> None:
     await make_program(client, admin)
 

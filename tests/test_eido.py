@@ -50,7 +50,7 @@ def validator() -> Draft4Validator:
         return Resource.from_contents(fixed(yaml.safe_load((SCHEMA / uri).read_text())), DRAFT4)
 
     spec = Resource.from_contents(fixed(yaml.safe_load((SCHEMA / "openapi.yaml").read_text())), DRAFT4)
-    registry: Registry[Any] = Registry(retrieve=retrieve).with_resource("openapi.yaml", spec)  # type: ignore[call-arg]
+    registry: Registry[Any] = Registry(retrieve=retrieve).with_resource("openapi.yaml", spec)  # type: ignore[call-arg]  # attrs hides `retrieve` from mypy
     return Draft4Validator(
         {"$ref": "openapi.yaml#/components/schemas/EmergencyIncidentDataObjectType"}, registry=registry
     )

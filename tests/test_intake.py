@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -123,7 +124,7 @@ async def test_a_call_cancelled_before_anyone_was_alerted_alerts_nobody(
     assert fake_twilio.requests == 0
 
 
-BAD_REQUESTS = {
+BAD_REQUESTS: dict[str, tuple[str, dict[str, Any] | bytes, dict[str, str] | str, int]] = {
     # name: (agency, body, headers or a recipe for them, expected status)
     "unsigned": ("metro", dv_event(), {"content-type": "application/json"}, 401),
     "wrongly signed": ("metro", dv_event(), "wrong-secret", 401),

@@ -278,7 +278,8 @@ async def test_a_bug_in_one_send_fails_it_alone_and_gives_its_row_back(
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_send, struck = worker.channel.send_sms, []
+    real_send = worker.channel.send_sms
+    struck: list[str] = []
 
     async def broken_for_one(*, to: str, body: str, status_callback: str | None) -> str:
         if not struck:
@@ -310,7 +311,8 @@ async def test_a_bug_in_one_callouts_timer_fails_it_alone(
 ) -> None:
     refs = [(await post_event(client, dv_event())).json()["incident_ref"] for _ in range(2)]
     await worker.run_once()
-    real_apply, struck = escalation.apply, []
+    real_apply = escalation.apply
+    struck: list[Any] = []
 
     async def broken_for_one(session: Any, callout: Any, event: Any, **kwargs: Any) -> Any:
         if not struck:

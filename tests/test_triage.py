@@ -18,7 +18,7 @@ rules_st = st.sampled_from([LAP_CLASSIC, LAP_2])
 
 
 def reference_lap(answers: dict[str, str], officer_belief: bool, rule: str) -> bool:
-    """The LAP rule exactly as PRODUCT.md words it."""
+    """The LAP rule exactly as docs/product.md words it."""
     yes = {q for q, a in answers.items() if a == "yes"}
     return (
         bool(yes & {"q1", "q2", "q3"})
@@ -84,7 +84,7 @@ def event(**fields: Any) -> CadEvent:
 
 
 LAP = "LAP"
-TIER_CASES = [
+TIER_CASES: list[tuple[dict[str, Any], Tier]] = [
     ({"type_code": "BURG"}, Tier.none),
     ({"type_code": "dva"}, Tier.follow_up),  # codes are matched without regard to case
     ({"screen": {"instrument": LAP, "answers": {"q3": "yes"}}}, Tier.priority),

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-from services.alerts.models import Notification
+from services.alerts.models import Notification, NotificationStatus
 from shared.db import Database
 from tests.conftest import ADMIN_TOKEN
 from tests.factories import PHONES, dv_event, make_program, post_event
@@ -72,7 +72,7 @@ async def notifications_settled(database_url: str, expected: int) -> None:
                             )
                         ).all()
                     )
-                if sum(counts.values()) >= expected and not counts.get("pending"):
+                if sum(counts.values()) >= expected and not counts.get(NotificationStatus.pending):
                     return
                 await asyncio.sleep(0.1)  # polling a condition, not waiting out a timer
     finally:

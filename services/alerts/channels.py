@@ -20,7 +20,7 @@ from twilio.rest import Client
 
 from shared.phones import masked
 
-# Errors that no retry will heal (TWILIO.md): a bad number, a landline, an opted-out recipient.
+# Errors that no retry will heal (docs/twilio.md, "Error codes"): a bad number, a landline, an opted-out recipient.
 PERMANENT_CODES = {21211: "invalid number", 21614: "not a mobile number", 21610: "recipient opted out (STOP)"}
 # Of those, the ones that make a phone unreachable by text until the directory changes it.
 UNREACHABLE_CODES = {21211, 21610, 21614}

@@ -35,7 +35,7 @@ TWIML = "application/xml"
 DELIVERED = {"delivered", "read"}
 NOT_DELIVERED = {"undelivered", "failed", "canceled"}
 CALL_FAILED = {"busy", "no-answer", "failed", "canceled"}
-# Texts that can never arrive at this phone (TWILIO.md): it is marked unreachable by text.
+# Texts that can never arrive at this phone (docs/twilio.md, "Status callbacks"): marked unreachable by text.
 UNREACHABLE_BY_CALLBACK = {21610: "recipient opted out (STOP)", 21211: "invalid number", 30006: "landline"}
 OPT_IN = {"START", "UNSTOP"}  # Twilio's opt-in words (YES is an acceptance here)
 # Twilio's opt-out words: after one, Twilio delivers nothing to the phone until START (it tells us the text too).

@@ -1,6 +1,6 @@
 """Escalation policies: whom to alert, how, and how long to wait before the next step — per tier.
 
-The defaults are PRODUCT.md's table; an agency may replace one for all its areas, and an area for itself.
+The defaults are docs/product.md's table ("Tiers"); an agency may replace one for all its areas, and an area for itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CAD event, schema v1 (PRODUCT.md): strict, bounded, and nothing unknown accepted."""
+"""The CAD event, schema v1 (docs/product.md, "The CAD contract"): strict, bounded, and nothing unknown accepted."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Triage: is this a domestic-violence call, how dangerous, and so which tier. Pure functions, no I/O.
 
-The rules, in order (PRODUCT.md, "Tiers"):
+The rules, in order (docs/product.md, "Tiers"):
 - DV when the agency's code maps to an APCO DV code, or when CAD asks for an advocate.
 - LAP Lethality Screen, classic: screens in when any of q1-q3 is yes, or at least 4 of q4-q11 are yes, or the
   officer believes the victim is in danger. LAP 2.0 also screens in on q5 (strangulation) alone.

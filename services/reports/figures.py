@@ -8,7 +8,7 @@ first event for the incident (`cad_received`) and ends at the first of its stage
 | `on_scene` | the first `on_scene` |
 | `survivor_contact` | the first `survivor_contacted` |
 
-A tier's target (PRODUCT.md) is met when its stage came within the time; a call where it never came did not meet
+A tier's target (docs/product.md) is met when its stage came within the time; a call where it never came did not meet
 it. Pure functions: the routes read the rows."""
 
 from __future__ import annotations
