@@ -14,14 +14,15 @@ from xml.etree.ElementTree import Element
 
 import langcodes
 from defusedxml import ElementTree  # type: ignore[import-untyped]  # ships no types
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
-from services.intake.schemas import CadEvent, EventStatus
+from services.intake.schemas import CadEvent, EventStatus, integer_as_text
 from shared.text import Storable
 
 Id = Annotated[str, StringConstraints(max_length=256)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 PIDF_LO_MAX = 64 * 1024
+PriorityText = Annotated[Text, BeforeValidator(integer_as_text)]
 
 
 class Lenient(Storable):
@@ -45,8 +46,11 @@ class Incident(Component):
     internal_text: Text | None = Field(default=None, alias="incidentTypeInternalText")
     statuses: list[Text] = Field(default_factory=list, alias="incidentStatusCommonRegistryText", max_length=20)
     internal_id: Text | None = Field(default=None, alias="internalIncidentId")
-    priority_text: Text | None = Field(default=None, alias="incidentPriorityInternalText")
-    priority_number: int | None = Field(default=None, alias="incidentCommonPriorityNumber")
+    # Either kept as text. NENA's schema makes the internal priority a string and the common one an integer, but
+    # CADs send the one as a number and the other as a string of digits; a boolean is neither (pydantic would
+    # read true as 1).
+    priority_text: PriorityText | None = Field(default=None, alias="incidentPriorityInternalText")
+    priority_number: PriorityText | None = Field(default=None, alias="incidentCommonPriorityNumber")
     beat: Text | None = Field(default=None, alias="beatOrDispatchGroupText")
     locations: list[Ref] = Field(default_factory=list, alias="locationReference", max_length=50)
     persons: list[Ref] = Field(default_factory=list, alias="personReference", max_length=50)
@@ -135,8 +139,7 @@ def event_from(document: Document, code_map: dict[str, str]) -> CadEvent:
             if incident.internal_code and " ".join(incident.internal_code.upper().split()) in code_map
             else incident.common_type,
             "type_text": incident.internal_text,
-            "priority": incident.priority_text
-            or (str(incident.priority_number) if incident.priority_number is not None else None),
+            "priority": incident.priority_text or incident.priority_number,
             "area": incident.beat,
             "location": next(
                 (place for ref in incident.locations if (place := civic_address(locations.get(ref.ref)))), None

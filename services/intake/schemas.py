@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.text import Storable
 
@@ -15,6 +25,25 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 # BCP 47: a primary subtag and optional subtags ("es", "zh-Hant", "pt-BR").
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
 Answer = Literal["yes", "no", "not_answered"]
+
+
+def integer_as_text(value: object) -> object:
+    """A priority as a CAD sends it: many send a number (1), others a code ("P1"); either is kept as text ("1").
+    A boolean is no priority (True is an int to Python, and would be kept as "1"), and neither is a number with a
+    fraction: 1.5 or 1.0 has no one text that is surely the CAD's."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise PydanticCustomError("string_or_integer", "Input should be a string or an integer")
+
+
+Priority = Annotated[
+    Short,
+    BeforeValidator(integer_as_text),
+    WithJsonSchema({"anyOf": [TypeAdapter(Short).json_schema(), {"type": "integer"}]}, mode="validation"),
+]
+PRIORITY = 'The call\'s priority as the CAD gives it, a string ("P1") or an integer (1); kept as text ("1").'
 
 
 class Strict(Storable):
@@ -73,7 +102,7 @@ class CadEvent(Strict):
     occurred_at: AwareDatetime
     type_code: Short
     type_text: Text | None = None
-    priority: Short | None = None
+    priority: Priority | None = Field(default=None, description=PRIORITY)
     area: Short | None = None
     location: Location | None = None
     persons: list[Person] = Field(default_factory=list, max_length=50)
