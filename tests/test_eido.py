@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from services.alerts.worker import Worker
+from services.intake import eido
 from shared.crypto import sealer
 from shared.db import libpq_url
 from tests.factories import PHONES, make_program, signed
@@ -291,6 +292,15 @@ async def test_a_priority_that_is_no_string_or_integer_is_a_422_naming_it_and_ch
         {"field": f"incidentComponent.{field}", "message": "Input should be a string or an integer"}
     ]
     assert await fetch(database_url, "SELECT count(*) FROM incidents") == [(0,)]
+
+
+async def test_the_example_in_the_api_schema_is_an_eido_document_nenas_schema_and_intake_take(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post_eido(client, conforming(copy.deepcopy(eido.EXAMPLE)))
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["dv"], response.json()["tier"]) == (True, "follow_up")
 
 
 def priority_of(document: dict[str, Any], internal: object, common: object) -> dict[str, Any]:

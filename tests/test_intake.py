@@ -13,9 +13,10 @@ import pytest
 
 from services.alerts.worker import Worker
 from services.intake.routes import MAX_BODY_BYTES
+from services.intake.schemas import CLOSED_CALL, NEW_CALL
 from shared.crypto import sealer
 from shared.db import libpq_url
-from tests.factories import count_rows, dv_event, make_program, post_event, signed
+from tests.factories import PHONES, count_rows, dv_event, make_program, post_event, signed
 from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.usefixtures("program")
@@ -219,6 +220,20 @@ async def test_a_priority_that_is_no_string_or_integer_is_a_422_naming_it_and_ch
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"] == [{"field": "priority", "message": "Input should be a string or an integer"}]
     assert await count_rows(database_url) == before
+
+
+async def test_the_examples_in_the_api_schema_are_a_call_intake_takes_and_its_close(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    new = await post_event(client, NEW_CALL)
+    await worker.run_once()
+    closed = await post_event(client, CLOSED_CALL)
+
+    assert new.status_code == 202, new.text
+    assert (new.json()["dv"], new.json()["tier"]) == (True, "immediate")
+    assert [m.to for m in fake_twilio.messages if m.kind == "sms"] == [PHONES["luis"]]  # he speaks Spanish
+    assert closed.status_code == 202, closed.text
+    assert (closed.json()["incident_ref"], closed.json()["status"]) == (new.json()["incident_ref"], "closed")
 
 
 async def stored_details(database_url: str) -> dict[str, Any]:

@@ -14,7 +14,17 @@ from xml.etree.ElementTree import Element
 
 import langcodes
 from defusedxml import ElementTree  # type: ignore[import-untyped]  # ships no types
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic.config import JsonDict
 
 from services.intake.schemas import CadEvent, EventStatus, integer_as_text
 from shared.text import Storable
@@ -22,7 +32,11 @@ from shared.text import Storable
 Id = Annotated[str, StringConstraints(max_length=256)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 PIDF_LO_MAX = 64 * 1024
-PriorityText = Annotated[Text, BeforeValidator(integer_as_text)]
+PriorityText = Annotated[
+    Text,
+    BeforeValidator(integer_as_text),
+    WithJsonSchema({"anyOf": [TypeAdapter(Text).json_schema(), {"type": "integer"}]}, mode="validation"),
+]
 
 
 class Lenient(Storable):
@@ -93,7 +107,89 @@ class Resource(Component):
     status: Text = Field(alias="primaryUnitStatusRegistryText")
 
 
+# The API schema's example: a DV call as a CAD that speaks EIDO sends it (the least NENA's schema asks of a
+# document, and what Callout reads).
+PROLOGUE: JsonDict = {
+    "lastUpdateTimeStamp": "2026-11-16T11:58:00-05:00",
+    "updatedByAgencyReference": {"$ref": "metro.example"},
+}
+EXAMPLE: JsonDict = {
+    "$id": "urn:emergency:uid:incidentid:24-001234:metro.example",
+    **PROLOGUE,
+    "eidoVersion": "1.0",
+    "issuingElementIdentification": "cad.metro.example",
+    "agencyComponent": [
+        {"$id": "metro.example", **PROLOGUE, "agencyRoleDescriptionRegistryText": ["Dispatch"], "agencyType": ["psap"]}
+    ],
+    "incidentComponent": {
+        "$id": "urn:emergency:uid:incidentid:24-001234:metro.example",
+        **PROLOGUE,
+        "incidentTypeCommonRegistryText": "DVA",
+        "incidentTypeInternalCode": "10-16",
+        "incidentTypeInternalText": "Domestic disturbance",
+        "incidentStatusCommonRegistryText": ["Dispatched"],
+        "internalIncidentId": "24-001234",
+        "incidentPriorityInternalText": "P1",
+        "incidentCommonPriorityNumber": 1,
+        "beatOrDispatchGroupText": "1",
+        "locationReference": [{"$ref": "loc-incident"}],
+        "personReference": [{"$ref": "person-victim"}, {"$ref": "person-suspect"}],
+    },
+    "locationComponent": [
+        {
+            "$id": "loc-incident",
+            **PROLOGUE,
+            "locationTypeDescriptionRegistryText": "Incident",
+            "locationByValue": '<presence xmlns="urn:ietf:params:xml:ns:pidf"'
+            ' xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" xmlns:gml="http://www.opengis.net/gml"'
+            ' entity="pres:caller@metro.example"><gp:geopriv><gp:location-info>'
+            '<civicAddress xmlns="urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr"><country>US</country>'
+            "<A1>IL</A1><A3>Springfield</A3><RD>Ziggurat</RD><STS>Lane</STS><HNO>1234</HNO><UNIT>Apt 9</UNIT>"
+            "<PC>62704</PC></civicAddress><gml:Point><gml:pos>39.78 -89.65</gml:pos></gml:Point>"
+            "</gp:location-info></gp:geopriv></presence>",
+        }
+    ],
+    "personComponent": [
+        {
+            "$id": "person-victim",
+            **PROLOGUE,
+            "personIncidentRoleRegistryText": ["Victim"],
+            "ncPersonComponent": {
+                "primaryLanguage": [{"languageCode": [{"simpleType": "spa"}]}],
+                "isLanguageEnglish": [{"value": False}],
+            },
+        },
+        {"$id": "person-suspect", **PROLOGUE, "personIncidentRoleRegistryText": ["Suspect"]},
+    ],
+    "cautionComponent": [
+        {
+            "$id": "caution-1",
+            **PROLOGUE,
+            "cautionTypeInternalText": "GUN",
+            "cautionTypeCommonRegistryText": "Firearm",
+            "cautionSeverity": "high",
+        }
+    ],
+    "emergencyResourceComponent": [
+        {
+            "$id": "unit-a12",
+            **PROLOGUE,
+            "agentReference": [{"$ref": "a12@metro.example"}],
+            "emergencyResourceTypeCommonRegistryText": "Law",
+            "emergencyResourceName": "A12",
+            "primaryUnitStatusRegistryText": "Enroute",
+            "resourceAttributeRegistryText": ["Patrol"],
+            "secondaryUnitStatusRegistryText": ["Emergent"],
+        }
+    ],
+}
+
+
 class Document(Component):
+    """An EIDO document (NENA-STA-021): only the fields named here are read; any others are ignored."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
     incident: Incident | None = Field(default=None, alias="incidentComponent")
     locations: list[Location] = Field(default_factory=list, alias="locationComponent", max_length=100)
     persons: list[Person] = Field(default_factory=list, alias="personComponent", max_length=100)
