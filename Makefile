@@ -21,8 +21,9 @@ install: $(INSTALLED)
 run: install  ## start everything in one process (embedded PostgreSQL unless CALLOUT_DATABASE_URL is set)
 	$(BIN)/callout serve
 
+# The browser tests' Chromium is found (or installed) first, and handed to them: tests/browser.py says how.
 test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL
-	$(BIN)/pytest
+	@chromium="$$($(BIN)/python -m tests.browser)" && CALLOUT_CHROMIUM="$$chromium" $(BIN)/pytest
 
 lint: install  ## ruff, mypy (strict, tests and bench too), the layering's import contracts, and deploy/k8s rendered and checked against Kubernetes' schemas
 	$(BIN)/ruff check .

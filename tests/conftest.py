@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy import make_url
 
 from callout import embedded
@@ -19,6 +20,7 @@ from services.alerts.settings import AlertsSettings
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
 from shared.db import Base, libpq_url, migrate
+from tests.browser import LAUNCH_ARGS, NoChromium, chromium_to_drive
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 
 ADMIN_TOKEN = "test-admin-token-of-enough-length"
@@ -128,3 +130,17 @@ def admin() -> dict[str, str]:
 @pytest.fixture
 def worker(app) -> Worker:  # type: ignore[no-untyped-def]
     return app.state.worker  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium, found as `make test` finds it (tests/browser.py): where there is none, the test fails
+    saying what to install."""
+    async with async_playwright() as playwright:
+        try:
+            chromium = chromium_to_drive(playwright.chromium.executable_path)
+        except NoChromium as exc:
+            pytest.fail(str(exc), pytrace=False)
+        launched = await playwright.chromium.launch(executable_path=chromium.executable, args=LAUNCH_ARGS)
+        yield launched
+        await launched.close()

@@ -1,12 +1,10 @@
-"""The supervisors' dashboard in a real headless Chromium (Playwright driving Debian's chromium, or Playwright's
-own where a machine has it): it signs in, draws its charts from real calls, and a filter changes them. Screenshots
-at desktop and phone width go to test-artifacts/dashboard/."""
+"""The supervisors' dashboard in a real headless Chromium (the `browser` fixture: tests/browser.py finds it): it
+signs in, draws its charts from real calls, and a filter changes them. Screenshots at desktop and phone width go
+to test-artifacts/dashboard/."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
@@ -39,15 +37,6 @@ async def served(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await serving
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    chromium = os.environ.get("CALLOUT_CHROMIUM") or shutil.which("chromium")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture(autouse=True)

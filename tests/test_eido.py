@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from services.alerts.worker import Worker
+from services.intake import eido
 from shared.crypto import sealer
 from shared.db import libpq_url
 from tests.factories import PHONES, make_program, signed
@@ -253,6 +254,63 @@ async def test_documents_that_are_not_eido_or_are_unsigned_are_refused_and_chang
     assert refused[0].json()["errors"][0]["field"] == "incidentComponent"
     assert "yesterday" not in refused[1].text  # errors name the field, never echo the value
     assert await fetch(database_url, "SELECT count(*) FROM incidents") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("internal", "common", "kept"),
+    [(None, 2, "2"), (1, None, "1"), ("P1", 3, "P1"), (None, "4", "4")],
+    ids=["the common number", "an internal number", "the internal text first", "a common number as digits"],
+)
+async def test_a_priority_comes_as_a_string_or_an_integer_and_is_kept_as_text(
+    internal: object, common: object, kept: str, client: httpx.AsyncClient, database_url: str
+) -> None:
+    document = priority_of(eido_document(), internal, common)
+
+    response = await post_eido(client, document)
+
+    assert response.status_code == 202, response.text
+    [(details,)] = await fetch(database_url, "SELECT details FROM incidents")
+    assert sealer().open(details)["priority"] == kept
+
+
+@pytest.mark.parametrize(
+    ("internal", "common", "field"),
+    [
+        (None, True, "incidentCommonPriorityNumber"),  # pydantic alone would read true as 1
+        (False, None, "incidentPriorityInternalText"),
+        (None, 1.5, "incidentCommonPriorityNumber"),
+    ],
+)
+async def test_a_priority_that_is_no_string_or_integer_is_a_422_naming_it_and_changes_nothing(
+    internal: object, common: object, field: str, client: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await post_eido(client, priority_of(eido_document(), internal, common))
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [
+        {"field": f"incidentComponent.{field}", "message": "Input should be a string or an integer"}
+    ]
+    assert await fetch(database_url, "SELECT count(*) FROM incidents") == [(0,)]
+
+
+async def test_the_example_in_the_api_schema_is_an_eido_document_nenas_schema_and_intake_take(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post_eido(client, conforming(copy.deepcopy(eido.EXAMPLE)))
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["dv"], response.json()["tier"]) == (True, "follow_up")
+
+
+def priority_of(document: dict[str, Any], internal: object, common: object) -> dict[str, Any]:
+    """The document with these priorities (None: without that field)."""
+    incident = document["incidentComponent"]
+    incident.pop("incidentPriorityInternalText", None)
+    for name, value in (("incidentPriorityInternalText", internal), ("incidentCommonPriorityNumber", common)):
+        if value is not None:
+            incident[name] = value
+    return document
 
 
 async def fetch(database_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:

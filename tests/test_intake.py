@@ -13,8 +13,10 @@ import pytest
 
 from services.alerts.worker import Worker
 from services.intake.routes import MAX_BODY_BYTES
+from services.intake.schemas import CLOSED_CALL, NEW_CALL
+from shared.crypto import sealer
 from shared.db import libpq_url
-from tests.factories import count_rows, dv_event, make_program, post_event, signed
+from tests.factories import PHONES, count_rows, dv_event, make_program, post_event, signed
 from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.usefixtures("program")
@@ -138,6 +140,8 @@ BAD_REQUESTS: dict[str, tuple[str, dict[str, Any] | bytes, dict[str, str] | str,
     "a naive timestamp": ("metro", dv_event(occurred_at="2026-11-16T11:58:00"), "valid", 422),
     "an oversized body": ("metro", dv_event(type_text="x" * MAX_BODY_BYTES), "valid", 413),
     "not JSON": ("metro", b"incident_id=1", "form", 415),
+    "a boolean priority": ("metro", dv_event(priority=True), "valid", 422),
+    "a priority with a fraction": ("metro", dv_event(priority=1.5), "valid", 422),
 }
 
 
@@ -191,6 +195,56 @@ async def test_invalid_body_names_the_field_without_echoing_values(client: httpx
     assert "persons.0.safe_contact.phone" in problem["detail"]
     assert [e["field"] for e in problem["errors"]] == ["persons.0.safe_contact.phone"]
     assert "+1+1" not in response.text
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(1, "1"), ("P1", "P1"), (" 2 ", "2"), (0, "0")])
+async def test_a_priority_comes_as_a_string_or_an_integer_and_is_kept_as_text(
+    sent: object, kept: str, client: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await post_event(client, dv_event(priority=sent))
+
+    assert response.status_code == 202, response.text
+    assert (await stored_details(database_url))["priority"] == kept
+
+
+@pytest.mark.parametrize("sent", [True, False, 1.0, 2.5, [1], {"level": 1}])
+async def test_a_priority_that_is_no_string_or_integer_is_a_422_naming_it_and_changes_nothing(
+    sent: object, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """True is an int to Python: it must not be kept as "1" (or "True"). 1.0 has no one text that is the CAD's."""
+    before = await count_rows(database_url)
+
+    response = await post_event(client, dv_event(priority=sent))
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"field": "priority", "message": "Input should be a string or an integer"}]
+    assert await count_rows(database_url) == before
+
+
+async def test_the_examples_in_the_api_schema_are_a_call_intake_takes_and_its_close(
+    client: httpx.AsyncClient, worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    new = await post_event(client, NEW_CALL)
+    await worker.run_once()
+    closed = await post_event(client, CLOSED_CALL)
+
+    assert new.status_code == 202, new.text
+    assert (new.json()["dv"], new.json()["tier"]) == (True, "immediate")
+    assert [m.to for m in fake_twilio.messages if m.kind == "sms"] == [PHONES["luis"]]  # he speaks Spanish
+    assert closed.status_code == 202, closed.text
+    assert (closed.json()["incident_ref"], closed.json()["status"]) == (new.json()["incident_ref"], "closed")
+
+
+async def stored_details(database_url: str) -> dict[str, Any]:
+    """The one incident's details, opened."""
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        [sealed] = await conn.fetch("SELECT details FROM incidents")
+    finally:
+        await conn.close()
+    details: dict[str, Any] = sealer().open(sealed["details"])
+    return details
 
 
 async def test_events_keep_landing_after_the_database_closes_every_connection(

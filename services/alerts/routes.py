@@ -26,6 +26,7 @@ from shared import audit
 from shared.auth import PrincipalDep, Role, hash_token
 from shared.db import SessionDep
 from shared.problems import Forbidden, Invalid, NotFound
+from shared.requests import form_example
 from shared.tables import OPEN, AdvocatePhone, Agency, Callout, CalloutStatus, Incident, Stage, Unreachable
 
 log = structlog.get_logger()
@@ -399,7 +400,12 @@ async def open_link(
     return page_response(rendered)
 
 
-@router.post("/l/{token}", response_class=HTMLResponse, summary="Answer a callout from its secure page")
+@router.post(
+    "/l/{token}",
+    response_class=HTMLResponse,
+    summary="Answer a callout from its secure page",
+    openapi_extra=form_example({"action": "accept"}),
+)
 async def answer_link(
     request: Request,
     session: SessionDep,
@@ -577,7 +583,12 @@ async def pin_page(
     return pin_response(note=None, form=True)
 
 
-@router.post("/p/{token}", response_class=HTMLResponse, summary="Set the PIN")
+@router.post(
+    "/p/{token}",
+    response_class=HTMLResponse,
+    summary="Set the PIN",
+    openapi_extra=form_example({"pin": "482913", "again": "482913"}),
+)
 async def set_pin(
     request: Request,
     session: SessionDep,

@@ -271,6 +271,27 @@ async def delete_override(slug: Slug, override_id: int, session: SessionDep, pri
 
 
 MAX_CALENDAR_BYTES = 1024 * 1024
+# A program's calendar as its own calendar app keeps it: Luis on weekday days; the weekend by attendee.
+CALENDAR_EXAMPLE = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Metro DV program//on-call//EN
+BEGIN:VEVENT
+UID:weekday-days@program.example
+SUMMARY:Luis on call
+DTSTART;TZID=America/Chicago:20261116T080000
+DTEND;TZID=America/Chicago:20261116T200000
+RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR
+END:VEVENT
+BEGIN:VEVENT
+UID:weekends@program.example
+SUMMARY:Weekend
+DTSTART;VALUE=DATE:20261121
+DTEND;VALUE=DATE:20261123
+RRULE:FREQ=WEEKLY
+ATTENDEE;CN=Dana:mailto:oncall@program.example
+END:VEVENT
+END:VCALENDAR
+"""
 
 
 @router.put(
@@ -280,7 +301,12 @@ MAX_CALENDAR_BYTES = 1024 * 1024
     description="Each event puts the advocates it names (by attendee name or in its summary, by key or name) in "
     "the role while it lasts; recurring events and their exceptions are read as the calendar says. Importing "
     "again replaces the calendar.",
-    openapi_extra={"requestBody": {"content": {"text/calendar": {"schema": {"type": "string"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"text/calendar": {"schema": {"type": "string"}, "example": CALENDAR_EXAMPLE}},
+            "required": True,
+        }
+    },
 )
 async def put_calendar(
     slug: Slug,

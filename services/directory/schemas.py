@@ -18,6 +18,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from shared.phones import E164
 from shared.text import Storable
@@ -51,6 +52,20 @@ class In(Storable):
 
 
 class AgencyIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Metro 911",
+                    "hotline": "+12025550100",
+                    "timezone": "America/Chicago",
+                    "code_map": {"10-16": "DVA", "DV-ASSLT": "DVA", "ORDER VIOL": "ORDERV"},
+                    "notify_url": "https://cad.metro.example/callout/events",
+                }
+            ]
+        }
+    )
+
     name: Name
     hotline: E164 = Field(description="The program's 24/7 hotline, alerted when nobody else can be reached.")
     timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
@@ -76,6 +91,8 @@ class AgencyOut(BaseModel):
 
 
 class AreaIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Downtown"}]})
+
     name: Name
 
 
@@ -85,6 +102,14 @@ class AreaOut(BaseModel):
 
 
 class AdvocateIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Luis Ortega", "phone": "+12025550102", "languages": ["es", "en"], "areas": ["1", "2"]}
+            ]
+        }
+    )
+
     name: Name
     phone: E164
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1, max_length=20)
@@ -120,6 +145,21 @@ class ShiftIn(In):
 
 
 class ScheduleIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "shifts": [
+                        {"advocate": "luis", "role": "primary", "day": "mon", "start": "08:00", "end": "20:00"},
+                        {"advocate": "dana", "role": "primary", "day": "mon", "start": "20:00", "end": "08:00"},
+                        {"advocate": "mei", "role": "backup", "day": "mon"},
+                        {"advocate": "ada", "role": "supervisor", "day": "mon"},
+                    ]
+                }
+            ]
+        }
+    )
+
     shifts: list[ShiftIn] = Field(max_length=2000)
 
 
@@ -134,7 +174,19 @@ def minutes(hour_minute: str) -> int:
 Timezone = Annotated[str, AfterValidator(known_timezone)]
 
 
+ROTATION: JsonDict = {
+    "role": "backup",
+    "participants": ["mei", "dana", "luis"],
+    "unit": "weeks",
+    "length": 1,
+    "handoff": "2026-11-16T09:00:00",
+    "timezone": "America/Chicago",
+}
+
+
 class RotationIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [ROTATION]})
+
     role: Role
     participants: list[Key] = Field(min_length=1, max_length=100, description="Advocate keys, in turn order.")
     unit: Literal["hours", "days", "weeks"] = Field(description="Days and weeks hand off at the same wall time.")
@@ -146,11 +198,26 @@ class RotationIn(In):
 
 
 class RotationOut(RotationIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**ROTATION, "name": "backups"}]})
+
     name: str
     timezone: str
 
 
+OVERRIDE: JsonDict = {
+    "area": "1",
+    "role": "primary",
+    "advocate": "mei",
+    "replaces": "luis",
+    "starts_at": "2026-11-20T18:00:00-06:00",
+    "ends_at": "2026-11-21T08:00:00-06:00",
+    "note": "covering a training night",
+}
+
+
 class OverrideIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [OVERRIDE]})
+
     area: str = Field(min_length=1, max_length=64)
     role: Role
     advocate: Key = Field(description="Who takes the role.")
@@ -169,6 +236,8 @@ class OverrideIn(In):
 
 
 class OverrideOut(OverrideIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**OVERRIDE, "id": 7}]})
+
     id: int
 
 
@@ -183,8 +252,19 @@ class FeedOut(BaseModel):
     url: str = Field(description="The advocate's own shift feed: subscribe to it in a calendar app. Shown once.")
 
 
+ADDRESS: JsonDict = {
+    "address": "1234 Ziggurat Lane",
+    "unit": "Apt 9",
+    "city": "Springfield",
+    "state": "IL",
+    "postal_code": "62704",
+}
+
+
 class Address(In):
     """An address as a CAD sends it. Callout keeps only its premise key, never the address."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ADDRESS]})
 
     address: str = Field(min_length=1, max_length=500)
     unit: str | None = Field(default=None, max_length=64)
@@ -194,6 +274,19 @@ class Address(In):
 
 
 class PremiseFlagIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "address": ADDRESS,
+                    "kind": "protection_order",
+                    "source": "court order 2026-114",
+                    "expires_at": "2027-05-14T00:00:00-05:00",
+                }
+            ]
+        }
+    )
+
     address: Address
     kind: Literal["dv_history", "firearm", "protection_order", "prior_strangulation", "other"]
     source: str = Field(min_length=1, max_length=200, description='Who says so: "court order 2026-114", "RMS".')
@@ -283,11 +376,25 @@ class Step(In):
     wait_seconds: int = Field(ge=1, le=7 * 24 * 3600, description="How long to wait for an acceptance.")
 
 
+POLICY: JsonDict = {
+    "steps": [
+        {"notify": ["primary"], "via": ["sms", "voice"], "wait_seconds": 120},
+        {"notify": ["backup"], "via": ["sms"], "wait_seconds": 180},
+        {"notify": ["supervisor", "hotline"], "via": ["sms", "voice"], "wait_seconds": 300},
+    ],
+    "repeat": 1,
+}
+
+
 class PolicyIn(In):
+    model_config = ConfigDict(json_schema_extra={"examples": [POLICY]})
+
     steps: list[Step] = Field(min_length=1, max_length=10)
     repeat: int = Field(default=0, ge=0, le=5, description="How many times to run the steps again.")
 
 
 class PolicyOut(PolicyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**POLICY, "tier": "immediate", "source": "agency"}]})
+
     tier: Tier
     source: Literal["default", "agency", "area"]

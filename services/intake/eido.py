@@ -14,14 +14,29 @@ from xml.etree.ElementTree import Element
 
 import langcodes
 from defusedxml import ElementTree  # type: ignore[import-untyped]  # ships no types
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic.config import JsonDict
 
-from services.intake.schemas import CadEvent, EventStatus
+from services.intake.schemas import CadEvent, EventStatus, integer_as_text
 from shared.text import Storable
 
 Id = Annotated[str, StringConstraints(max_length=256)]
 Text = Annotated[str, StringConstraints(max_length=500)]
 PIDF_LO_MAX = 64 * 1024
+PriorityText = Annotated[
+    Text,
+    BeforeValidator(integer_as_text),
+    WithJsonSchema({"anyOf": [TypeAdapter(Text).json_schema(), {"type": "integer"}]}, mode="validation"),
+]
 
 
 class Lenient(Storable):
@@ -45,8 +60,11 @@ class Incident(Component):
     internal_text: Text | None = Field(default=None, alias="incidentTypeInternalText")
     statuses: list[Text] = Field(default_factory=list, alias="incidentStatusCommonRegistryText", max_length=20)
     internal_id: Text | None = Field(default=None, alias="internalIncidentId")
-    priority_text: Text | None = Field(default=None, alias="incidentPriorityInternalText")
-    priority_number: int | None = Field(default=None, alias="incidentCommonPriorityNumber")
+    # Either kept as text. NENA's schema makes the internal priority a string and the common one an integer, but
+    # CADs send the one as a number and the other as a string of digits; a boolean is neither (pydantic would
+    # read true as 1).
+    priority_text: PriorityText | None = Field(default=None, alias="incidentPriorityInternalText")
+    priority_number: PriorityText | None = Field(default=None, alias="incidentCommonPriorityNumber")
     beat: Text | None = Field(default=None, alias="beatOrDispatchGroupText")
     locations: list[Ref] = Field(default_factory=list, alias="locationReference", max_length=50)
     persons: list[Ref] = Field(default_factory=list, alias="personReference", max_length=50)
@@ -89,7 +107,89 @@ class Resource(Component):
     status: Text = Field(alias="primaryUnitStatusRegistryText")
 
 
+# The API schema's example: a DV call as a CAD that speaks EIDO sends it (the least NENA's schema asks of a
+# document, and what Callout reads).
+PROLOGUE: JsonDict = {
+    "lastUpdateTimeStamp": "2026-11-16T11:58:00-05:00",
+    "updatedByAgencyReference": {"$ref": "metro.example"},
+}
+EXAMPLE: JsonDict = {
+    "$id": "urn:emergency:uid:incidentid:24-001234:metro.example",
+    **PROLOGUE,
+    "eidoVersion": "1.0",
+    "issuingElementIdentification": "cad.metro.example",
+    "agencyComponent": [
+        {"$id": "metro.example", **PROLOGUE, "agencyRoleDescriptionRegistryText": ["Dispatch"], "agencyType": ["psap"]}
+    ],
+    "incidentComponent": {
+        "$id": "urn:emergency:uid:incidentid:24-001234:metro.example",
+        **PROLOGUE,
+        "incidentTypeCommonRegistryText": "DVA",
+        "incidentTypeInternalCode": "10-16",
+        "incidentTypeInternalText": "Domestic disturbance",
+        "incidentStatusCommonRegistryText": ["Dispatched"],
+        "internalIncidentId": "24-001234",
+        "incidentPriorityInternalText": "P1",
+        "incidentCommonPriorityNumber": 1,
+        "beatOrDispatchGroupText": "1",
+        "locationReference": [{"$ref": "loc-incident"}],
+        "personReference": [{"$ref": "person-victim"}, {"$ref": "person-suspect"}],
+    },
+    "locationComponent": [
+        {
+            "$id": "loc-incident",
+            **PROLOGUE,
+            "locationTypeDescriptionRegistryText": "Incident",
+            "locationByValue": '<presence xmlns="urn:ietf:params:xml:ns:pidf"'
+            ' xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" xmlns:gml="http://www.opengis.net/gml"'
+            ' entity="pres:caller@metro.example"><gp:geopriv><gp:location-info>'
+            '<civicAddress xmlns="urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr"><country>US</country>'
+            "<A1>IL</A1><A3>Springfield</A3><RD>Ziggurat</RD><STS>Lane</STS><HNO>1234</HNO><UNIT>Apt 9</UNIT>"
+            "<PC>62704</PC></civicAddress><gml:Point><gml:pos>39.78 -89.65</gml:pos></gml:Point>"
+            "</gp:location-info></gp:geopriv></presence>",
+        }
+    ],
+    "personComponent": [
+        {
+            "$id": "person-victim",
+            **PROLOGUE,
+            "personIncidentRoleRegistryText": ["Victim"],
+            "ncPersonComponent": {
+                "primaryLanguage": [{"languageCode": [{"simpleType": "spa"}]}],
+                "isLanguageEnglish": [{"value": False}],
+            },
+        },
+        {"$id": "person-suspect", **PROLOGUE, "personIncidentRoleRegistryText": ["Suspect"]},
+    ],
+    "cautionComponent": [
+        {
+            "$id": "caution-1",
+            **PROLOGUE,
+            "cautionTypeInternalText": "GUN",
+            "cautionTypeCommonRegistryText": "Firearm",
+            "cautionSeverity": "high",
+        }
+    ],
+    "emergencyResourceComponent": [
+        {
+            "$id": "unit-a12",
+            **PROLOGUE,
+            "agentReference": [{"$ref": "a12@metro.example"}],
+            "emergencyResourceTypeCommonRegistryText": "Law",
+            "emergencyResourceName": "A12",
+            "primaryUnitStatusRegistryText": "Enroute",
+            "resourceAttributeRegistryText": ["Patrol"],
+            "secondaryUnitStatusRegistryText": ["Emergent"],
+        }
+    ],
+}
+
+
 class Document(Component):
+    """An EIDO document (NENA-STA-021): only the fields named here are read; any others are ignored."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
     incident: Incident | None = Field(default=None, alias="incidentComponent")
     locations: list[Location] = Field(default_factory=list, alias="locationComponent", max_length=100)
     persons: list[Person] = Field(default_factory=list, alias="personComponent", max_length=100)
@@ -135,8 +235,7 @@ def event_from(document: Document, code_map: dict[str, str]) -> CadEvent:
             if incident.internal_code and " ".join(incident.internal_code.upper().split()) in code_map
             else incident.common_type,
             "type_text": incident.internal_text,
-            "priority": incident.priority_text
-            or (str(incident.priority_number) if incident.priority_number is not None else None),
+            "priority": incident.priority_text or incident.priority_number,
             "area": incident.beat,
             "location": next(
                 (place for ref in incident.locations if (place := civic_address(locations.get(ref.ref)))), None

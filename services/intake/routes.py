@@ -31,7 +31,7 @@ from shared.auth import PrincipalDep
 from shared.db import Database, SessionDep, driver_connection, is_outage
 from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
-from shared.requests import read_bounded_body
+from shared.requests import documented_body, read_bounded_body
 from shared.tables import Agency, Stage, record_stage
 from shared.text import find_unstorable
 
@@ -162,9 +162,14 @@ async def accept(
     response_model=EventReceipt,
     summary="Receive a CAD event (schema v1), signed with Standard Webhooks",
     responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+    openapi_extra=documented_body(CadEvent),
 )
 async def post_event(agency: str, request: Request, webhook_id: WebhookId = None) -> Response:
-    return await accept(request, agency, webhook_id, lambda body, _: CadEvent.model_validate_json(body))
+    return await accept(request, agency, webhook_id, read_event)
+
+
+def read_event(body: bytes, _: Agency) -> CadEvent:
+    return CadEvent.model_validate_json(body)
 
 
 @router.post(
@@ -177,14 +182,14 @@ async def post_event(agency: str, request: Request, webhook_id: WebhookId = None
     "address), persons' roles and languages, cautions and unit statuses. Nothing else in the document is read "
     "or kept. Documents for one incident (its internalIncidentId, else its $id) update it.",
     responses={401: {}, 409: {}, 413: {}, 415: {}, 422: {}},
+    openapi_extra=documented_body(eido.Document),
 )
 async def post_eido(agency: str, request: Request, webhook_id: WebhookId = None) -> Response:
-    return await accept(
-        request,
-        agency,
-        webhook_id,
-        lambda body, known: eido.event_from(eido.Document.model_validate_json(body), known.code_map),
-    )
+    return await accept(request, agency, webhook_id, read_eido)
+
+
+def read_eido(body: bytes, agency: Agency) -> CadEvent:
+    return eido.event_from(eido.Document.model_validate_json(body), agency.code_map)
 
 
 @router.get(

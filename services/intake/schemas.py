@@ -6,7 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
+from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from shared.text import Storable
 
@@ -15,6 +26,25 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 # BCP 47: a primary subtag and optional subtags ("es", "zh-Hant", "pt-BR").
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
 Answer = Literal["yes", "no", "not_answered"]
+
+
+def integer_as_text(value: object) -> object:
+    """A priority as a CAD sends it: many send a number (1), others a code ("P1"); either is kept as text ("1").
+    A boolean is no priority (True is an int to Python, and would be kept as "1"), and neither is a number with a
+    fraction: 1.5 or 1.0 has no one text that is surely the CAD's."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise PydanticCustomError("string_or_integer", "Input should be a string or an integer")
+
+
+Priority = Annotated[
+    Short,
+    BeforeValidator(integer_as_text),
+    WithJsonSchema({"anyOf": [TypeAdapter(Short).json_schema(), {"type": "integer"}]}, mode="validation"),
+]
+PRIORITY = 'The call\'s priority as the CAD gives it, a string ("P1") or an integer (1); kept as text ("1").'
 
 
 class Strict(Storable):
@@ -67,13 +97,58 @@ class UnitStatus(Strict):
     at: AwareDatetime | None = None
 
 
+# The API schema's examples: a new DV call, with everything a CAD may tell, and a later event that closes it.
+NEW_CALL: JsonDict = {
+    "incident_id": "24-001234",
+    "status": "new",
+    "occurred_at": "2026-11-16T11:58:00-05:00",
+    "type_code": "10-16",
+    "type_text": "Domestic disturbance",
+    "priority": 1,
+    "area": "1",
+    "location": {
+        "address": "1234 Ziggurat Lane",
+        "unit": "Apt 9",
+        "city": "Springfield",
+        "state": "IL",
+        "postal_code": "62704",
+        "lat": 39.78,
+        "lon": -89.65,
+    },
+    "persons": [
+        {
+            "role": "victim",
+            "language": "es",
+            "interpreter_needed": True,
+            "consents_to_contact": True,
+            "safe_contact": {"phone": "+12025557777", "window": "weekday mornings", "notes": "a friend's phone"},
+        },
+        {"role": "suspect"},
+    ],
+    "screen": {"instrument": "LAP", "version": "2.0", "answers": {"q1": "no", "q5": "yes"}, "officer_belief": True},
+    "cautions": ["FIREARM", "PROTECTION_ORDER"],
+    "advocate_requested": "on_scene",
+    "units": [{"unit": "A12", "kind": "patrol", "status": "on_scene", "at": "2026-11-16T12:09:00-05:00"}],
+}
+CLOSED_CALL: JsonDict = {
+    "incident_id": "24-001234",
+    "status": "closed",
+    "occurred_at": "2026-11-16T13:40:00-05:00",
+    "type_code": "10-16",
+    "priority": "P1",
+    "units": [{"unit": "A12", "status": "available", "at": "2026-11-16T13:38:00-05:00"}],
+}
+
+
 class CadEvent(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [NEW_CALL, CLOSED_CALL]})
+
     incident_id: Short
     status: EventStatus
     occurred_at: AwareDatetime
     type_code: Short
     type_text: Text | None = None
-    priority: Short | None = None
+    priority: Priority | None = Field(default=None, description=PRIORITY)
     area: Short | None = None
     location: Location | None = None
     persons: list[Person] = Field(default_factory=list, max_length=50)
@@ -133,7 +208,17 @@ class AssessmentOut(BaseModel):
     override: AssessmentOverride | None = None
 
 
+OVERRIDE: JsonDict = {
+    "screened_in": True,
+    "by": "advocate",
+    "name": "R. Alvarez",
+    "reason": "Strangulation last week, told to the advocate by phone; the screen was taken before it came out.",
+}
+
+
 class AssessmentOverrideIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [OVERRIDE]})
+
     screened_in: bool = Field(description="The result a person judges right, whatever the rule computed.")
     by: Literal["officer", "advocate"]
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -141,6 +226,8 @@ class AssessmentOverrideIn(Strict):
 
 
 class AssessmentOverride(AssessmentOverrideIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**OVERRIDE, "at": "2026-11-16T17:20:00Z"}]})
+
     at: datetime
 
 
