@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from playwright.async_api import Browser, async_playwright
 from sqlalchemy import make_url
 
@@ -22,6 +23,7 @@ from shared.clock import FakeClock
 from shared.db import Base, libpq_url, migrate
 from tests.browser import LAUNCH_ARGS, NoChromium, chromium_to_drive
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
+from tests.processes import free_port
 
 ADMIN_TOKEN = "test-admin-token-of-enough-length"
 PUBLIC_URL = "https://callout.example.org"
@@ -144,3 +146,18 @@ async def browser() -> AsyncIterator[Browser]:
         launched = await playwright.chromium.launch(executable_path=chromium.executable, args=LAUNCH_ARGS)
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+async def served(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """The test's app over real HTTP, for the browser; its lifespan is the app fixture's."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):  # a server coming up, not a timer
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await serving

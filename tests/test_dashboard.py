@@ -5,13 +5,11 @@ to test-artifacts/dashboard/."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page
 
 from services.alerts.worker import Worker
@@ -19,24 +17,8 @@ from shared.clock import FakeClock
 from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
 from tests.factories import PHONES, dv_event, make_program, post_event
 from tests.fake_twilio import FakeTwilio
-from tests.processes import free_port
 
 SCREENSHOTS = Path(__file__).parent.parent / "test-artifacts" / "dashboard"
-
-
-@pytest.fixture
-async def served(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    """The test's app over real HTTP, for the browser; its lifespan is the app fixture's."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
-    serving = asyncio.create_task(server.serve())
-    for _ in range(500):  # a server coming up, not a timer
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
 
 
 @pytest.fixture(autouse=True)

@@ -329,6 +329,7 @@ def queue_link(
 
 
 PARTIES = {"survivor": "the survivor", "hotline": "the hotline"}
+BRIDGE_RINGING = timedelta(minutes=2)  # a masked call asked for again within this is the same call
 BRIDGE_RETRY = timedelta(minutes=5)  # an advocate waiting for their phone to ring will not wait longer
 
 
@@ -351,6 +352,17 @@ async def queue_bridge(
 ) -> Notification | None:
     """A masked call: Callout calls the advocate who holds `holder`'s link, then bridges them to the survivor's
     safe contact or the hotline, with the program's number as caller ID. None when there is nobody to call."""
+    ringing = await session.scalar(  # a second press (or a reloaded page) while the first call is on its way
+        select(Notification).where(
+            Notification.callout_id == callout.id,
+            Notification.kind == "bridge",
+            Notification.to == holder.to,
+            Notification.status.in_((NotificationStatus.pending, NotificationStatus.sent)),
+            Notification.created_at > now - BRIDGE_RINGING,
+        )
+    )
+    if ringing is not None:
+        return ringing
     incident = await session.get_one(Incident, callout.incident_id)
     agency = await session.get_one(Agency, callout.agency_id)
     number = survivor_number(incident) if party == "survivor" else agency.hotline
@@ -385,6 +397,8 @@ async def bridged(
     """What a masked call came to. A call to the survivor answered and long enough is contact, recorded as the
     acceptor's progress; anything else an attempt, with its outcome. No audio is ever recorded."""
     callout = await lock_callout(session, notification.callout_id)  # locked already, with the notification
+    notification.updated_at = now  # over: the next press places a new call
+    notification.status = NotificationStatus.answered if status == "completed" else NotificationStatus.failed
     if party == "survivor" and status == "completed" and seconds >= settings.contact_min_seconds:
         event = Progressed(person_of(notification), Stage.survivor_contacted, via="call", detail={"seconds": seconds})
         if (await apply(session, callout, event, now=now, settings=settings)).outcome != "recorded":
