@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from services.alerts.worker import Worker
 from tests.conftest import PUBLIC_URL
@@ -17,7 +17,7 @@ from tests.fake_twilio import FakeTwilio
 from tests.test_phones import link_of, program, prove_with_pin
 
 SCREENSHOTS = Path(__file__).parent.parent / "test-artifacts" / "link-page"
-PHONE = {"width": 390, "height": 844}  # a common phone's viewport
+PHONE: ViewportSize = {"width": 390, "height": 844}  # a common phone's viewport
 pytestmark = pytest.mark.usefixtures("program")
 __all__ = ["program"]  # the fixture, shared with the page's HTTP tests
 
