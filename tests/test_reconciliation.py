@@ -328,3 +328,85 @@ async def test_a_bug_in_one_callouts_timer_fails_it_alone(
     clock.advance(timedelta(seconds=5))
     await worker.run_once()
     assert len(fake_twilio.calls) == 2 and len(refs) == 2  # and the struck one's, once it was due again
+
+
+async def in_flight_at_a_lost_worker(app: Any, clock: FakeClock) -> asyncpg.Connection:
+    """Our text, as a worker left it that lost its connection mid-send: taken, handed to the provider, never
+    recorded, its number gone. Returns the sweeping worker's own connection (which holds its number)."""
+    dsn = libpq_url(app.state.db.url)
+    holder, sweeper = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    lost = await leases.hold(holder)
+    async with app.state.db.sessionmaker.begin() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.channel == "sms", Notification.kind == "alert")
+            .values(
+                status="pending",
+                provider_id=None,
+                sent_at=None,
+                started_at=clock.now(),
+                leased_by=lost,
+                leased_at=clock.now(),
+                due_at=clock.now() + timedelta(seconds=90),
+            )
+        )
+    await holder.close()  # the connection is cut: its number is free, its send perhaps still on its way
+    return sweeper
+
+
+async def test_a_send_abandoned_by_a_worker_that_lost_its_connection_is_not_sent_twice_when_it_lands_late(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app: Any,
+    worker: Worker,
+    fake_twilio: FakeTwilio,
+    clock: FakeClock,
+) -> None:
+    ref = (await post_event(client, dv_event())).json()["incident_ref"]
+    await worker.run_once()
+    [text] = fake_twilio.texts
+    fake_twilio.messages.clear()  # what the provider holds: nothing yet
+    sweeper = await in_flight_at_a_lost_worker(app, clock)
+    worker.number, _ = await leases.hold(sweeper), worker.alive.set()
+    try:
+        await worker.sweep()
+        await worker.run_once()  # taken up at once: not at the provider yet, but it may still land
+        nothing_yet = list(fake_twilio.texts)
+        fake_twilio.messages.append(text)  # the cut-off worker's create lands
+        clock.advance(worker.in_flight_for)
+        await worker.run_once()
+    finally:
+        await sweeper.close()
+
+    assert nothing_yet == [] and fake_twilio.texts == [text]  # not sent again
+    entry = sent_entries(await timeline(client, admin, ref))[-1]  # (the first: the setting up's own send)
+    assert (entry["provider_id"], entry["reconciled"]) == (text.sid, "found at the provider")
+
+
+async def test_a_send_abandoned_by_a_lost_worker_that_never_landed_is_sent_again_once_it_would_have_timed_out(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app: Any,
+    worker: Worker,
+    fake_twilio: FakeTwilio,
+    clock: FakeClock,
+) -> None:
+    ref = (await post_event(client, dv_event())).json()["incident_ref"]
+    await worker.run_once()
+    fake_twilio.messages.clear()
+    sweeper = await in_flight_at_a_lost_worker(app, clock)
+    worker.number, _ = await leases.hold(sweeper), worker.alive.set()
+    try:
+        await worker.sweep()
+        await worker.run_once()
+        clock.advance(worker.in_flight_for / 2)
+        await worker.run_once()
+        still_waiting = len(fake_twilio.texts)
+        clock.advance(worker.in_flight_for / 2)  # past the provider client's timeout, and a second
+        await worker.run_once()
+    finally:
+        await sweeper.close()
+
+    assert still_waiting == 0 and len(fake_twilio.texts) == 1
+    entry = sent_entries(await timeline(client, admin, ref))[-1]  # (the first: the setting up's own send)
+    assert entry["earlier_attempt"] == "not found at the provider; sent again"

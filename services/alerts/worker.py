@@ -137,6 +137,8 @@ class Worker:
         self.db, self.clock, self.channel, self.directory = db, clock, channel, directory
         self.notify_http, self.settings = notify_http, settings
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        # How long a create handed to the provider can still land there: the client's timeout, and a second.
+        self.in_flight_for = timedelta(seconds=settings.twilio_timeout_seconds + 1)
         # This worker's number while its listening connection holds it (leases.py); None: not held (yet).
         self.number: int | None = None
         self.alive = asyncio.Event()
@@ -315,17 +317,21 @@ class Worker:
         now = self.clock.now()
         async with self.db.sessionmaker.begin() as session:
             due: list[Notification] = await self._claim(session, Notification, now)
-            # started_at still set: an earlier attempt was handed over and its answer never came.
-            leased = [(notification, notification.started_at is not None) for notification in due]
+            # started_at still set: an earlier attempt was handed over and its answer never came; leased_at still
+            # set: when that attempt's worker took it (and never recorded it: it died, or lost its connection).
+            leased = [(n, n.started_at is not None, n.leased_at if n.started_at else None) for n in due]
             for notification in due:
                 self._take(notification, now)
                 notification.first_attempt_at = notification.first_attempt_at or now
                 notification.started_at = notification.started_at or now  # in flight since the oldest unknown
-        await asyncio.gather(*(self._alone(self._send(n, in_flight=unknown), n) for n, unknown in leased))
+        await asyncio.gather(
+            *(self._alone(self._send(n, in_flight=unknown, taken_at=at), n) for n, unknown, at in leased)
+        )
         return len(leased)
 
-    async def _send(self, notification: Notification, *, in_flight: bool) -> None:
-        """Hand the alert over — unless an earlier attempt whose answer was lost turns out to have gone."""
+    async def _send(self, notification: Notification, *, in_flight: bool, taken_at: datetime | None = None) -> None:
+        """Hand the alert over — unless an earlier attempt whose answer was lost turns out to have gone, or may
+        still be on its way (`taken_at`: when a worker that is gone took up that attempt)."""
         earlier: str | None = None
         if in_flight:
             lookup = await self._reconcile(notification)
@@ -341,6 +347,13 @@ class Worker:
                     await self._record(notification, unlearned, in_flight=True)
                     return
                 earlier = UNKNOWN_SENT_AGAIN
+            elif taken_at is not None and self.clock.now() < taken_at + self.in_flight_for:
+                # Its worker lost its connection rather than died, perhaps: that attempt may still reach the
+                # provider. Not found yet is not absent until it would have timed out.
+                left = (taken_at + self.in_flight_for - self.clock.now()).total_seconds()
+                wait = SendFailed("an earlier attempt may still reach the provider", retryable=True, retry_after=left)
+                await self._record(notification, wait, in_flight=True)
+                return
             else:
                 earlier = ABSENT_SENT_AGAIN
         outcome: str | SendFailed
