@@ -367,7 +367,8 @@ async def test_a_send_abandoned_by_a_worker_that_lost_its_connection_is_not_sent
     [text] = fake_twilio.texts
     fake_twilio.messages.clear()  # what the provider holds: nothing yet
     sweeper = await in_flight_at_a_lost_worker(app, clock)
-    worker.number, _ = await leases.hold(sweeper), worker.alive.set()
+    worker.number = await leases.hold(sweeper)
+    worker.alive.set()
     try:
         await worker.sweep()
         await worker.run_once()  # taken up at once: not at the provider yet, but it may still land
@@ -395,7 +396,8 @@ async def test_a_send_abandoned_by_a_lost_worker_that_never_landed_is_sent_again
     await worker.run_once()
     fake_twilio.messages.clear()
     sweeper = await in_flight_at_a_lost_worker(app, clock)
-    worker.number, _ = await leases.hold(sweeper), worker.alive.set()
+    worker.number = await leases.hold(sweeper)
+    worker.alive.set()
     try:
         await worker.sweep()
         await worker.run_once()
