@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -19,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import crypto
+from shared.auth import AdminDep
 from shared.clock import Clock, SystemClock
 from shared.db import (
     Database,
@@ -27,12 +29,14 @@ from shared.db import (
     head_revision,
     is_outage,
     is_unstorable_text,
+    known_revisions,
     wait_for_database,
     where,
 )
 from shared.logging import RequestContextMiddleware
-from shared.problems import Problem, invalid_payload
-from shared.settings import Settings
+from shared.problems import Forbidden, Problem, Unauthorized, invalid_payload
+from shared.security import SecurityHeaders
+from shared.settings import Environment, Settings
 
 PROBLEM_JSON = "application/problem+json"
 # What a client is told to wait before trying again while the database is away: about a restart's length.
@@ -81,23 +85,32 @@ def create_app(
         finally:
             await app.state.db.close()
 
+    # In production the schema is for admins (below), and Swagger's pages, which load script from a CDN, are off.
+    development = settings.environment is Environment.development
     app = FastAPI(
         title="Callout" if len(services) > 1 else f"Callout {services[0].name}",
         version="1",
         lifespan=lifespan,
         openapi_tags=[tag for service in services for tag in service.tags],
+        openapi_url="/openapi.json" if development else None,
+        docs_url="/docs" if development else None,
+        redoc_url="/redoc" if development else None,
     )
     app.state.settings = settings
     crypto.configure(settings.data_keys)
     app.state.clock = clock or SystemClock()
     app.state.expected_revision = head_revision()
+    app.state.known_revisions = known_revisions()
     install_problem_handlers(app)
     # Inside the request context (so that an error's log line and answer carry the request id, and the request
     # is logged with the status it was answered with), outside everything else of ours.
     app.add_middleware(ErrorBoundary)
+    app.add_middleware(SecurityHeaders, https=settings.public_link("/").startswith("https://"))
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router([s.readiness for s in services if s.readiness]))
     app.include_router(metrics_router([s.metrics for s in services if s.metrics]))
+    if not development:
+        app.include_router(admin_schema_router())
     for service in services:
         for router in service.routers:
             app.include_router(router)
@@ -118,9 +131,13 @@ def health_router(reports: Sequence[Callable[[FastAPI], Awaitable[dict[str, Any]
             current = await request.app.state.db.schema_revision()
         except (SQLAlchemyError, OSError) as exc:
             return problem_response(503, "Not ready", f"database unreachable ({type(exc).__name__})")
-        if current != expected:
+        # Older than this code: not ready. Newer (a revision it does not know): a roll-out is migrating ahead of
+        # it, and migrations only add — this process keeps serving until it is replaced.
+        if current != expected and (current is None or current in request.app.state.known_revisions):
             return problem_response(503, "Not ready", f"schema at {current}, expected {expected}")
         body: dict[str, Any] = {"status": "ready", "schema": current}
+        if current != expected:
+            body["schema_newer_than_this_code"] = True
         for report in reports:
             body.update(await report(request.app))
         return JSONResponse(body)
@@ -128,11 +145,28 @@ def health_router(reports: Sequence[Callable[[FastAPI], Awaitable[dict[str, Any]
     return router
 
 
+def admin_schema_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/openapi.json", summary="The API's OpenAPI schema (admins, in production)", include_in_schema=False)
+    async def schema(request: Request, _: AdminDep) -> JSONResponse:
+        return JSONResponse(request.app.openapi())
+
+    return router
+
+
 def metrics_router(refreshers: Sequence[Callable[[FastAPI], Awaitable[None]]]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    @router.get("/metrics", summary="Prometheus metrics (CALLOUT_METRICS_TOKEN)", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
+        settings: Settings = request.app.state.settings
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if settings.metrics_token is not None:
+            if not hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):
+                raise Unauthorized("/metrics needs the metrics token (CALLOUT_METRICS_TOKEN).")
+        elif settings.environment is not Environment.development:
+            raise Forbidden("/metrics is off: set CALLOUT_METRICS_TOKEN for Prometheus to read it.")
         for refresh in refreshers:
             await refresh(request.app)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -320,6 +320,12 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision this code's migrations know: a schema at one it does not know is newer than it."""
+    scripts = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
+    return frozenset(revision.revision for revision in scripts.walk_revisions())
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision (blocking; run it before serving)."""
     command.upgrade(alembic_config(url), "head")

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
     public_url: AnyHttpUrl | None = None
     log_json: bool | None = None  # None: JSON in production, console in development
+    # What Prometheus presents to read /metrics (`Authorization: Bearer …`). Unset: /metrics is open in development
+    # (which listens on this machine only) and refused in production.
+    metrics_token: str | None = Field(default=None, min_length=24)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

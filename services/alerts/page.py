@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.alerts import messages
+from shared.security import csp_nonce
 from shared.tables import OPEN, Callout, CalloutStatus, Incident, Stage, Tier
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape(["html"])
 )
+TEMPLATES.globals["csp_nonce"] = csp_nonce  # each page's <style> nonce (shared/security.py)
 ANSWERS = {"accept": "Accept", "decline": "Decline"}
 PROGRESS = {
     Stage.en_route.value: "En route",

@@ -21,6 +21,7 @@ from shared import audit
 from shared.auth import Principal, Role, principal_for
 from shared.db import SessionDep
 from shared.incidents import timeline, visible_incident
+from shared.security import csp_nonce
 from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident
 from shared.text import StorableStr
 
@@ -36,7 +37,7 @@ async def signed_in(request: Request, session: SessionDep) -> Principal | None:
 
 
 def page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), headers=HEADERS)
+    return HTMLResponse(PAGE.format(title=html.escape(title), body=body, nonce=csp_nonce()), headers=HEADERS)
 
 
 def period(
@@ -269,7 +270,7 @@ SIGN_IN = """<form class=signin method=post action="/dashboard/sign-in"><h2>Sign
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title><style>
+<title>{title}</title><style nonce="{nonce}">
 body{{font:15px/1.4 system-ui,sans-serif;margin:0;padding:1rem;background:#f6f6f4;color:#222;max-width:1100px}}
 h1{{font-size:1.3rem;margin:0 0 1rem}} h2{{font-size:1.05rem;margin:.2rem 0 .6rem}}
 form.filters,.figures{{display:flex;flex-wrap:wrap;gap:.6rem;margin-bottom:1rem}}
