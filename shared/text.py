@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 Path = tuple[str | int, ...]
@@ -82,3 +82,10 @@ class Storable(BaseModel):
 
 # A string taken alone (a query parameter), with the same check.
 StorableStr = Annotated[str, AfterValidator(_refuse)]
+
+
+# A code that is read back in texts and spreadsheets, and named in URLs (an area): letters, digits, spaces and . - _,
+# starting with a letter or digit, so that it can never begin what a spreadsheet takes for a formula (= + - @) nor
+# hold a line break or a "/". 1 to 64 characters.
+AREA_CODE = r"^[^\W_][\w .-]{0,63}$"
+AreaCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=AREA_CODE)]

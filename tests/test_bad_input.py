@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -285,3 +286,37 @@ async def test_a_bug_is_a_500_problem_logged_once_and_the_same_connection_serves
     logged = printed.out + printed.err + caplog.text
     assert logged.count("request.unhandled_error") == 2  # once each
     assert "Exception in ASGI application" not in logged
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/x","open")', "+1", "-3+2", "@SUM(A1)", "1\r\n2"]
+
+
+@pytest.mark.usefixtures("program")
+@pytest.mark.parametrize("area", FORMULAS)
+async def test_an_area_that_could_be_a_formula_or_break_a_text_is_a_422_everywhere_and_changes_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], database_url: str, area: str
+) -> None:
+    before, directory_before = await count_rows(database_url), await directory_rows(database_url)
+
+    event = await post_event(client, dv_event(area=area))
+    advocate = await client.put(
+        "/v1/directory/agencies/metro/advocates/dana",
+        json={"name": "Dana", "phone": "+12025550101", "areas": ["1", area]},
+        headers=admin,
+    )
+    path = await client.put(
+        f"/v1/directory/agencies/metro/areas/{quote(area, safe='')}", json={"name": "x"}, headers=admin
+    )
+
+    assert_names(event, "area")
+    assert_names(advocate, "areas.1")
+    assert path.status_code == (404 if "/" in area else 422)  # a "/" makes it no area route at all
+    assert await count_rows(database_url) == before and await directory_rows(database_url) == directory_before
+
+
+async def test_areas_as_programs_name_them_are_kept(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    for area in ("1", "Beat 12", "Zona Norte", "Área 5", "D-4_b", "N.3"):
+        response = await client.put(
+            f"/v1/directory/agencies/x/areas/{quote(area, safe='')}", json={"name": "x"}, headers=admin
+        )
+        assert response.status_code == 404, (area, response.text)  # no such agency: the code itself is good

@@ -37,6 +37,7 @@ from services.directory.schemas import (
 )
 from shared.phones import E164
 from shared.tables import Agency
+from shared.text import AreaCode
 
 
 class RotationSpec(RotationIn):
@@ -44,7 +45,7 @@ class RotationSpec(RotationIn):
 
 
 class AreaSpec(In):
-    code: str = Field(min_length=1, max_length=64)
+    code: AreaCode
     name: Name
     schedule: list[ShiftIn] = Field(default_factory=list, max_length=2000)
     rotations: list[RotationSpec] = Field(default_factory=list, max_length=100)

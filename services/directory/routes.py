@@ -49,7 +49,7 @@ from shared.problems import Invalid, NotFound, UnsupportedMediaType
 from shared.requests import read_bounded_body
 from shared.settings import Settings
 from shared.tables import Agency, ContactTest, PremiseFlag
-from shared.text import StorableStr
+from shared.text import AreaCode
 
 
 async def agency_for(session: AsyncSession, slug: str, principal: Principal) -> Agency:
@@ -70,7 +70,7 @@ router = APIRouter(
 )
 feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
-AreaCode = Annotated[StorableStr, Path(min_length=1, max_length=64)]
+AreaPath = Annotated[AreaCode, Path(description="The area's code: letters, digits, spaces and . - _.")]
 
 
 @router.put("/agencies/{slug}", response_model=AgencyOut, summary="Create or update an agency")
@@ -87,7 +87,7 @@ async def put_agency(slug: Slug, spec: AgencyIn, session: SessionDep, _: AdminDe
 
 
 @router.put("/agencies/{slug}/areas/{code}", response_model=AreaOut, summary="Create or rename a coverage area")
-async def put_area(slug: Slug, code: AreaCode, spec: AreaIn, session: SessionDep, _: AdminDep) -> AreaOut:
+async def put_area(slug: Slug, code: AreaPath, spec: AreaIn, session: SessionDep, _: AdminDep) -> AreaOut:
     area = await service.put_area(session, await service.get_agency(session, slug), code, spec)
     return AreaOut(code=area.code, name=area.name)
 
@@ -176,7 +176,7 @@ async def get_contact_watch(
 @router.put(
     "/agencies/{slug}/areas/{code}/schedule", summary="Replace an area's weekly on-call schedule", status_code=204
 )
-async def put_schedule(slug: Slug, code: AreaCode, spec: ScheduleIn, session: SessionDep, _: AdminDep) -> None:
+async def put_schedule(slug: Slug, code: AreaPath, spec: ScheduleIn, session: SessionDep, _: AdminDep) -> None:
     agency = await service.get_agency(session, slug)
     await service.put_schedule(session, agency, await service.get_area(session, agency, code), spec)
 
@@ -213,7 +213,7 @@ async def put_agency_policy(slug: Slug, tier: Tier, spec: PolicyIn, session: Ses
 
 @router.put("/agencies/{slug}/areas/{code}/policies/{tier}", summary="Set how a tier escalates in one area")
 async def put_area_policy(
-    slug: Slug, code: AreaCode, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep
+    slug: Slug, code: AreaPath, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep
 ) -> PolicyOut:
     agency = await service.get_agency(session, slug)
     area = await service.get_area(session, agency, code)
@@ -232,14 +232,14 @@ RotationName = Annotated[Key, Path(description="The rotation's name, unique in t
     summary="Create or replace a rotation: people taking turns in one role",
 )
 async def put_rotation(
-    slug: Slug, code: AreaCode, name: RotationName, spec: RotationIn, session: SessionDep, _: AdminDep
+    slug: Slug, code: AreaPath, name: RotationName, spec: RotationIn, session: SessionDep, _: AdminDep
 ) -> RotationOut:
     agency = await service.get_agency(session, slug)
     return await schedules.put_rotation(session, agency, await service.get_area(session, agency, code), name, spec)
 
 
 @router.delete("/agencies/{slug}/areas/{code}/rotations/{name}", status_code=204, summary="Remove a rotation")
-async def delete_rotation(slug: Slug, code: AreaCode, name: RotationName, session: SessionDep, _: AdminDep) -> None:
+async def delete_rotation(slug: Slug, code: AreaPath, name: RotationName, session: SessionDep, _: AdminDep) -> None:
     agency = await service.get_agency(session, slug)
     await schedules.delete_rotation(session, await service.get_area(session, agency, code), name)
 
@@ -310,7 +310,7 @@ END:VCALENDAR
 )
 async def put_calendar(
     slug: Slug,
-    code: AreaCode,
+    code: AreaPath,
     name: RotationName,
     role: Annotated[Role, Query()],
     request: Request,

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from shared.phones import E164
-from shared.text import Storable
+from shared.text import AreaCode, Storable
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
@@ -113,7 +113,7 @@ class AdvocateIn(In):
     name: Name
     phone: E164
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1, max_length=20)
-    areas: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(max_length=200)
+    areas: list[AreaCode] = Field(max_length=200)
     active: bool = True
 
 
@@ -218,7 +218,7 @@ OVERRIDE: JsonDict = {
 class OverrideIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [OVERRIDE]})
 
-    area: str = Field(min_length=1, max_length=64)
+    area: AreaCode
     role: Role
     advocate: Key = Field(description="Who takes the role.")
     replaces: Key | None = Field(default=None, description="Who they cover for; none: added to whoever is on.")

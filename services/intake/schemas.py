@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from shared.text import Storable
+from shared.text import AreaCode, Storable
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -149,7 +149,7 @@ class CadEvent(Strict):
     type_code: Short
     type_text: Text | None = None
     priority: Priority | None = Field(default=None, description=PRIORITY)
-    area: Short | None = None
+    area: AreaCode | None = Field(default=None, description="Letters, digits, spaces and . - _ (1-64).")
     location: Location | None = None
     persons: list[Person] = Field(default_factory=list, max_length=50)
     screen: Screen | None = None
