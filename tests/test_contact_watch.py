@@ -244,3 +244,27 @@ async def test_with_no_supervisor_on_call_the_hotline_is_told(
     assert any(
         "advocate dana is on call (primary, area 1) from 2026-11-16 12:00" in m.body for m in fake_twilio.to(HOTLINE)
     )
+
+
+async def test_an_opt_out_is_seen_and_told_by_every_agency_with_an_advocate_on_that_phone_and_by_no_other(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio, database_url: str
+) -> None:
+    await make_program(client, admin)  # luis is metro's, on PHONES["luis"]
+    await make_program(client, admin, agency="north", advocates={"luis": ["es"], "ada": ["en"]})  # the same phones
+    await make_program(client, admin, agency="south", advocates={"dana": ["en"], "mei": ["en"]})
+    tokens = {agency: await supervisor_token(database_url, agency) for agency in ("metro", "north", "south")}
+    await prove(worker, fake_twilio, "dana", "luis", "mei", "ada")
+
+    await fake_twilio.text_in(SMS_URL, LUIS, "STOP")
+    await worker.watch_contacts()
+    await worker.run_once()
+    seen = {
+        agency: (await client.get("/v1/alerts/unreachable", headers={"Authorization": f"Bearer {token}"})).json()
+        for agency, token in tokens.items()
+    }
+
+    assert [(u["channel"], u["code"]) for u in seen["metro"]] == [("sms", 21610)]
+    assert [(u["channel"], u["code"]) for u in seen["north"]] == [("sms", 21610)]
+    assert seen["metro"][0]["advocate_id"] != seen["north"][0]["advocate_id"]  # each agency's own advocate
+    assert seen["south"] == []
+    assert len([m for m in fake_twilio.to(ADA) if "texted STOP" in m.body]) == 2  # ada supervises in both

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import structlog
 from fastapi import APIRouter, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from twilio.request_validator import RequestValidator
@@ -630,19 +630,28 @@ def pin_response(*, note: str | None, form: bool, status: int = 200) -> HTMLResp
 
 
 class UnreachableOut(BaseModel):
-    advocate_id: int | None
+    advocate_id: int | None = Field(description="The advocate of the asking agency whose phone it is.")
     channel: str
     code: int | None
     reason: str
-    at: Any
+    at: datetime
 
 
 @router.get("/v1/alerts/unreachable", response_model=list[UnreachableOut], summary="Phones a channel cannot reach")
 async def list_unreachable(session: SessionDep, principal: PrincipalDep) -> list[UnreachableOut]:
-    query = select(Unreachable).order_by(Unreachable.at.desc())
-    if principal.role is not Role.admin:
-        query = query.where(Unreachable.agency_id == principal.agency_id)
+    """An opt-out is the phone's, not one agency's: each agency with an advocate on that phone sees it, as theirs,
+    and no other agency does. An admin sees every agency's."""
+    query = (
+        select(Unreachable, AdvocatePhone.advocate_id)
+        .outerjoin(AdvocatePhone, AdvocatePhone.phone == Unreachable.phone)
+        .order_by(Unreachable.at.desc(), AdvocatePhone.advocate_id)
+    )
+    if principal.role is not Role.admin:  # no advocate's phone (the hotline's): the agency that found it out
+        query = query.where(
+            (AdvocatePhone.agency_id == principal.agency_id)
+            | (AdvocatePhone.advocate_id.is_(None) & (Unreachable.agency_id == principal.agency_id))
+        )
     return [
-        UnreachableOut(advocate_id=u.advocate_id, channel=u.channel, code=u.code, reason=u.reason, at=u.at)
-        for u in await session.scalars(query)
+        UnreachableOut(advocate_id=advocate_id, channel=u.channel, code=u.code, reason=u.reason, at=u.at)
+        for u, advocate_id in await session.execute(query)
     ]
