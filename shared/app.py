@@ -35,6 +35,7 @@ from shared.db import (
 )
 from shared.logging import RequestContextMiddleware
 from shared.problems import Forbidden, Problem, Unauthorized, invalid_payload
+from shared.ratelimit import FailureLimits
 from shared.security import SecurityHeaders
 from shared.settings import Environment, Settings
 
@@ -105,6 +106,7 @@ def create_app(
     # Inside the request context (so that an error's log line and answer carry the request id, and the request
     # is logged with the status it was answered with), outside everything else of ours.
     app.add_middleware(ErrorBoundary)
+    app.add_middleware(FailureLimits, storage=settings.rate_limit_storage)
     app.add_middleware(SecurityHeaders, https=settings.public_link("/").startswith("https://"))
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router([s.readiness for s in services if s.readiness]))

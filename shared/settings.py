@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # What Prometheus presents to read /metrics (`Authorization: Bearer …`). Unset: /metrics is open in development
     # (which listens on this machine only) and refused in production.
     metrics_token: str | None = Field(default=None, min_length=24)
+    # Where failed attempts are counted (shared/ratelimit.py): this process's memory, or a shared store such as
+    # async+redis://host:6379 so that every process counts together.
+    rate_limit_storage: str = "async+memory://"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
