@@ -38,6 +38,15 @@ class ShiftAhead(Value):
     unreachable: tuple[str, ...]
 
 
+class CoverageGap(Value):
+    """Nobody on call in a role in an area, from `starts_at` to `ends_at` (as far as the directory looked)."""
+
+    area: str
+    role: str
+    starts_at: datetime
+    ends_at: datetime
+
+
 class ContactWatch(Value):
     """The directory's answer about an agency's people's phones: who is at risk soon, and whom to tell."""
 
@@ -48,6 +57,7 @@ class ContactWatch(Value):
     supervisors: dict[str, tuple[Person, ...]]  # each area's supervisors on call now
     areas_of: dict[int, tuple[str, ...]]  # each active advocate's areas
     keys: dict[int, str]  # each active advocate's key
+    gaps: tuple[CoverageGap, ...]  # starting within two days
 
 
 Question = tuple[str, str | None, str | None, str]

@@ -78,6 +78,13 @@ def at_risk_sms(*, key: str, role: str, area: str, when: str, verified: bool, un
     return f"Callout: advocate {key} is on call ({role}, area {area}) from {when} and {'; '.join(problems)}."
 
 
+def gap_sms(*, area: str, role: str, starts: str, ends: str) -> str:
+    return (
+        f"Callout: nobody is on call as {role} in area {area} from {starts} to {ends}. "
+        "Add cover (an override in the directory): until then its calls skip that role."
+    )
+
+
 def unreachable_sms(*, key: str, channel: str, code: int | None, reason: str) -> str:
     if code == OPTED_OUT:
         return (

@@ -1,13 +1,14 @@
-"""Telling supervisors about their people's phones, before a callout finds out: someone on call within a day
+"""Telling supervisors what may leave a DV call unanswered, before a callout finds out: someone on call within a day
 whose phone is not proven or cannot be reached, and a phone found unreachable (an advocate who texted STOP, a
 number the provider refuses) — at once, to the supervisors of every agency that advocate serves.
 
-The directory knows who is on call and who supervises them (`ContactWatch`); this module decides what to say and
+And a stretch of time with nobody on call in a role in an area, two days before it starts and again four hours
+before. The directory knows who is on call and who supervises them (`ContactWatch`); this module decides what to say and
 to whom, and says each thing once (`StaffNotice`), however often the watch looks."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -21,6 +22,7 @@ from services.alerts.page import local_time
 from shared.tables import AdvocatePhone, Unreachable, Wake, wake_alerts
 
 WINDOW_HOURS = 24  # how far ahead an unproven or unreachable phone on call is called out
+GAP_TOLD_AGAIN = timedelta(hours=4)  # a gap is told when the directory first sees it (two days ahead), and again
 
 
 async def tell(session: AsyncSession, watch: ContactWatch, *, agency_id: int, now: datetime) -> int:
@@ -39,6 +41,21 @@ async def tell(session: AsyncSession, watch: ContactWatch, *, agency_id: int, no
                 unreachable=shift.unreachable,
             )
             tell_supervisors(session, watch, (shift.area,), body, but=shift.advocate_id, now=now)
+            told += 1
+    for gap in watch.gaps:
+        lead = gap.starts_at - now
+        key = f"gap:{gap.area}:{gap.role}:{gap.starts_at.isoformat()}"
+        told_now = [await once(session, f"{key}:48h", agency_id, now)]
+        if lead <= GAP_TOLD_AGAIN:
+            told_now.append(await once(session, f"{key}:4h", agency_id, now))
+        if any(told_now):  # first seen within four hours: told once, not twice
+            body = messages.gap_sms(
+                area=gap.area,
+                role=gap.role,
+                starts=local_time(max(gap.starts_at, now), watch.timezone),
+                ends=local_time(gap.ends_at, watch.timezone),
+            )
+            tell_supervisors(session, watch, (gap.area,), body, but=None, now=now)
             told += 1
     cut_off = await session.execute(
         select(Unreachable, AdvocatePhone.advocate_id)
@@ -73,7 +90,7 @@ async def once(session: AsyncSession, key: str, agency_id: int, now: datetime) -
 
 
 def tell_supervisors(
-    session: AsyncSession, watch: ContactWatch, areas: tuple[str, ...], body: str, *, but: int, now: datetime
+    session: AsyncSession, watch: ContactWatch, areas: tuple[str, ...], body: str, *, but: int | None, now: datetime
 ) -> None:
     """The supervisors on call now in `areas` (not the advocate it is about), or the hotline when there are none."""
     people: dict[str, Person] = {}

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Advocate, Area, Calendar, Override, Rotation, Shift, advocate_areas
-from services.directory.schemas import ContactWatchOut, OnCall, Role, ShiftAhead
-from shared.tables import AdvocatePhone, Agency, Unreachable
+from services.directory.schemas import OnCall, Role
+from shared.tables import AdvocatePhone, Agency
 
 ROLE_ORDER: tuple[Role, ...] = ("primary", "backup", "supervisor")
 INSTANT = timedelta(microseconds=1)
@@ -282,63 +282,3 @@ async def on_call(
     if area is None:
         return []
     return (await schedule_for(session, agency, area, at, at + INSTANT)).chain(at, language)
-
-
-def stretches(slots: Iterable[Slot]) -> list[Slot]:
-    """Slots of one person in one role that meet or overlap, joined: a week on call is one stretch, not seven."""
-    joined: list[Slot] = []
-    for slot in sorted(slots, key=lambda s: (s.advocate_id, s.role, s.starts_at)):
-        last = joined[-1] if joined else None
-        if last and (last.advocate_id, last.role) == (slot.advocate_id, slot.role) and slot.starts_at <= last.ends_at:
-            joined[-1] = replace(last, ends_at=max(last.ends_at, slot.ends_at))
-        else:
-            joined.append(slot)
-    return sorted(joined, key=lambda s: (s.starts_at, s.role, s.advocate_id))
-
-
-async def contact_watch(session: AsyncSession, agency: Agency, now: datetime, window: timedelta) -> ContactWatchOut:
-    """Everyone on call in the agency's areas from now to `now + window` whose phone may fail them (not proven,
-    or a channel that cannot reach it), each area's supervisors on call now, and each advocate's areas."""
-    areas = list(await session.scalars(select(Area).where(Area.agency_id == agency.id).order_by(Area.code)))
-    at_risk: list[ShiftAhead] = []
-    supervisors: dict[str, list[OnCall]] = {}
-    areas_of: dict[int, list[str]] = {}
-    keys: dict[int, str] = {}
-    for area in areas:
-        schedule = await schedule_for(session, agency, area, now, now + window)
-        supervisors[area.code] = [p for p in schedule.chain(now, None) if p.role == "supervisor"]
-        for advocate_id, advocate in schedule.advocates.items():
-            areas_of.setdefault(advocate_id, []).append(area.code)
-            keys[advocate_id] = advocate.key
-        phones = {a.phone for a in schedule.advocates.values()}
-        cut_off: dict[str, list[str]] = {}
-        for phone, channel in await session.execute(
-            select(Unreachable.phone, Unreachable.channel).where(Unreachable.phone.in_(phones))
-        ):
-            cut_off.setdefault(phone, []).append(channel)
-        for slot in stretches(schedule.slots(now, now + window)):
-            advocate = schedule.advocates[slot.advocate_id]
-            verified, unreachable = advocate.id in schedule.verified, sorted(cut_off.get(advocate.phone, []))
-            if not verified or unreachable:
-                at_risk.append(
-                    ShiftAhead(
-                        advocate_id=advocate.id,
-                        key=advocate.key,
-                        role=slot.role,
-                        area=area.code,
-                        starts_at=slot.starts_at,
-                        ends_at=slot.ends_at,
-                        phone_verified=verified,
-                        unreachable=unreachable,
-                    )
-                )
-    return ContactWatchOut(
-        agency=agency.slug,
-        timezone=agency.timezone,
-        hotline=agency.hotline,
-        at=now,
-        at_risk=at_risk,
-        supervisors=supervisors,
-        areas_of=areas_of,
-        keys=keys,
-    )

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import schedules, service
+from services.directory.coverage import contact_watch, coverage_gaps
 from services.directory.policies import policy_for, put_policy
-from services.directory.roster import contact_watch, on_call
+from services.directory.roster import on_call
 from services.directory.schemas import (
     Address,
     AdvocateIn,
@@ -25,6 +26,7 @@ from services.directory.schemas import (
     CalendarOut,
     ContactTestOut,
     ContactWatchOut,
+    CoverageOut,
     FeedOut,
     Key,
     Language,
@@ -155,6 +157,22 @@ def contact_test_out(test: ContactTest, key: str) -> ContactTestOut:
         call_result=test.call_result,
         call_at=test.call_at,
     )
+
+
+@router.get(
+    "/agencies/{slug}/coverage-gaps",
+    response_model=CoverageOut,
+    summary="Every area, role and time with nobody on call in the days ahead, and languages nobody on call speaks",
+)
+async def get_coverage_gaps(
+    slug: Slug,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    days: Annotated[int, Query(ge=1, le=62)] = 14,
+) -> CoverageOut:
+    agency = await agency_for(session, slug, principal)
+    return await coverage_gaps(session, agency, request.app.state.clock.now(), timedelta(days=days))
 
 
 @router.get(

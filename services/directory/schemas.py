@@ -313,6 +313,34 @@ class OnCall(BaseModel):
     phone_verified: bool = Field(default=False, description="Whether they proved the phone by texting back its code.")
 
 
+class CoverageGap(BaseModel):
+    """A stretch of time in which nobody is on call in a role in an area."""
+
+    area: str
+    role: Role
+    starts_at: datetime
+    ends_at: datetime
+
+
+class LanguageGap(BaseModel):
+    """A stretch of time in which no advocate on call in an area (primary or backup) speaks a language its calls
+    needed in the last 90 days."""
+
+    area: str
+    language: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class CoverageOut(BaseModel):
+    agency: str
+    timezone: str
+    checked_at: datetime
+    until: datetime
+    gaps: list[CoverageGap] = Field(description="Every area, role and time with nobody on call, soonest first.")
+    language_gaps: list[LanguageGap]
+
+
 class ShiftAhead(BaseModel):
     """Someone on call soon whose phone may fail them: not proven yet, or a channel that cannot reach it."""
 
@@ -337,6 +365,7 @@ class ContactWatchOut(BaseModel):
     supervisors: dict[str, list[OnCall]] = Field(description="Each area's supervisors on call now.")
     areas_of: dict[int, list[str]] = Field(description="Each active advocate's areas, by advocate id.")
     keys: dict[int, str] = Field(description="Each active advocate's key, by advocate id.")
+    gaps: list[CoverageGap] = Field(description="Nobody on call in a role and area, starting within 48 hours.")
 
 
 class ContactTestOut(BaseModel):
