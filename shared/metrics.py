@@ -25,6 +25,17 @@ HANDOFF_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("callout_queue_depth", "Work due now and waiting for a worker", ["kind"])
 OLDEST_OVERDUE = Gauge("callout_oldest_overdue_seconds", "How late the most overdue timer is (0: none late)")
+CAD_FEED_QUIET = Gauge(
+    "callout_cad_feed_seconds_since_last_sign",
+    "Seconds since the agency's CAD feed last sent an event or heartbeat",
+    ["agency"],
+)
+CAD_FEED_EVENTS = Gauge(
+    "callout_cad_feed_events_last_hour", "Events the agency's CAD feed sent in the last hour", ["agency"]
+)
+CAD_FEED_SILENT = Gauge(
+    "callout_cad_feed_silent", "1 while the agency's CAD feed is silent (its people told)", ["agency"]
+)
 UNHELD_WORK = Gauge("callout_unheld_work", "Work leased by a worker that is gone, not yet taken up by another")
 
 

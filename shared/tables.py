@@ -79,7 +79,42 @@ class Agency(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Where to post signed events back to the dispatcher (accepted, en route, on scene); none: don't.
     notify_url: Mapped[str | None] = mapped_column(String(500))
+    # The CAD feed is called silent after this long without an event or heartbeat (None: only when far longer
+    # than its usual gap for the hour of the week); its supervisors are told, and this phone (IT) too if set.
+    feed_silence_minutes: Mapped[int | None]
+    it_contact: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
+class ReceivedEvent(Base):
+    """One accepted CAD request. Holds no personal data: that lives, minimised, on the incident. Intake writes it;
+    the feed watch (services/alerts/feeds.py) reads when each agency's feed last spoke."""
+
+    __tablename__ = "cad_events"
+    __table_args__ = (
+        UniqueConstraint("agency_id", "webhook_id"),
+        Index("ix_cad_events_agency_received", "agency_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    webhook_id: Mapped[str] = mapped_column(String(128))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    event_status: Mapped[str | None] = mapped_column(String(16))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    received_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    # The first answer, replayed verbatim to any repeat of the same webhook-id and body.
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class CadHeartbeat(Base):
+    """The last signed heartbeat of an agency's CAD adapter: it is up, whether or not calls come."""
+
+    __tablename__ = "cad_heartbeats"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 
 
 class Incident(Base):

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts.models import Notification
-from services.intake.models import ReceivedEvent
 from shared import webhooks
 from shared.db import Database
-from shared.tables import Callout, Incident, TimelineEntry
+from shared.tables import Callout, Incident, ReceivedEvent, TimelineEntry
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a test agency's fixed secret
 HOTLINE = "+12025550100"

@@ -41,6 +41,7 @@ READ_BY_HAND: dict[tuple[str, str], Callable[[Any], object]] = {
 WITHOUT_A_BODY = {
     ("post", "/v1/directory/agencies/{slug}/advocates/{key}/feed"): "takes none",
     ("post", "/v1/directory/agencies/{slug}/advocates/{key}/tests"): "takes none",
+    ("post", "/v1/cad/{agency}/heartbeat"): "any body, signed: only the signature is read",
     ("post", "/v1/twilio/sms-status"): "Twilio's own form, as Twilio documents it",
     ("post", "/v1/twilio/call-status"): "Twilio's own form, as Twilio documents it",
     ("post", "/v1/twilio/voice/gather"): "Twilio's own form, as Twilio documents it",

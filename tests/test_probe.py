@@ -38,6 +38,7 @@ OPEN = {
     "/metrics": {200},  # development: open (production: CALLOUT_METRICS_TOKEN, tests/test_security_headers.py)
     "/v1/cad/{agency}/events": {401},  # a Standard Webhooks signature, or nothing
     "/v1/cad/{agency}/eido": {401},
+    "/v1/cad/{agency}/heartbeat": {401},
     "/v1/twilio/": {403, 422},  # Twilio's signature, or nothing (the query its URLs carry is read first)
     "/l/{token}": {404},  # the token is the key: a guess finds nothing
     "/p/{token}": {404},

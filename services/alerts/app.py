@@ -13,17 +13,17 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from services.alerts import leases
+from services.alerts import feeds, leases
 from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
 from services.alerts.directory_client import DirectoryClient
-from services.alerts.models import CadNotice, Notification
+from services.alerts.models import CadNotice, FeedSilence, Notification
 from services.alerts.routes import router
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import Worker, oldest_overdue, waiting
 from shared.app import Service
 from shared.db import libpq_url
-from shared.metrics import OLDEST_OVERDUE, QUEUE_DEPTH, UNHELD_WORK
-from shared.tables import Callout
+from shared.metrics import CAD_FEED_EVENTS, CAD_FEED_QUIET, CAD_FEED_SILENT, OLDEST_OVERDUE, QUEUE_DEPTH, UNHELD_WORK
+from shared.tables import Agency, Callout
 
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
@@ -51,7 +51,7 @@ async def overdue_report(app: FastAPI) -> dict[str, Any]:
 
 
 async def queue_metrics(app: FastAPI) -> None:
-    """What is due now and waiting, by kind of work, and how late the most overdue timer is."""
+    """What is due now and waiting, by kind of work, how late the most overdue timer is, and each CAD feed."""
     now = app.state.clock.now()
     async with app.state.db.sessionmaker() as session:
         for kind, model in (("callouts", Callout), ("sends", Notification), ("cad_notices", CadNotice)):
@@ -59,6 +59,13 @@ async def queue_metrics(app: FastAPI) -> None:
             QUEUE_DEPTH.labels(kind=kind).set(due or 0)
         OLDEST_OVERDUE.set(await oldest_overdue(session, now) or 0)
         UNHELD_WORK.set((await leases.unheld(session))[0])
+        silent = set(await session.scalars(select(FeedSilence.agency_id)))
+        for agency in await session.scalars(select(Agency)):
+            feed = await feeds.read_feed(session, agency, now)
+            quiet = (now - feed.last_sign).total_seconds() if feed.last_sign else float("nan")
+            CAD_FEED_QUIET.labels(agency=agency.slug).set(quiet)
+            CAD_FEED_EVENTS.labels(agency=agency.slug).set(feed.events_last_hour)
+            CAD_FEED_SILENT.labels(agency=agency.slug).set(int(agency.id in silent))
 
 
 def service() -> Service:

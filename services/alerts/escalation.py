@@ -267,13 +267,14 @@ def queue_info(session: AsyncSession, callout: Callout, person: Person, body: st
     session.add(info)
 
 
-def queue_staff_text(session: AsyncSession, person: Person, body: str, *, now: datetime) -> None:
-    """A text to a supervisor (or the hotline) about the program's people, of no callout."""
+def queue_staff_text(session: AsyncSession, person: Person, body: str, *, now: datetime, to: str | None = None) -> None:
+    """A text to a supervisor (or the hotline, or `to`: "it", the agency's IT contact) about the program, of no
+    callout."""
     session.add(
         Notification(
             kind="info",
-            recipient=person.recipient,
-            role=person.role,
+            recipient=to or person.recipient,
+            role=to or person.role,
             advocate_id=person.advocate_id,
             channel="sms",
             to=person.phone,

@@ -78,6 +78,17 @@ def at_risk_sms(*, key: str, role: str, area: str, when: str, verified: bool, un
     return f"Callout: advocate {key} is on call ({role}, area {area}) from {when} and {'; '.join(problems)}."
 
 
+def feed_silent_sms(*, since: str, reason: str) -> str:
+    return (
+        f"Callout: your CAD feed has been silent since {since}: {reason}. DV calls may not be reaching Callout; "
+        "check the CAD adapter and its filters."
+    )
+
+
+def feed_back_sms(*, since: str) -> str:
+    return f"Callout: your CAD feed, silent since {since}, is sending again."
+
+
 def gap_sms(*, area: str, role: str, starts: str, ends: str) -> str:
     return (
         f"Callout: nobody is on call as {role} in area {area} from {starts} to {ends}. "

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from services.alerts import escalation, leases, phones, watch
+from services.alerts import escalation, feeds, leases, phones, watch
 from services.alerts.callout import Due, Person, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
@@ -215,7 +215,8 @@ class Worker:
             return codes + await phones.send_tests(session, now=now, settings=self.settings, limit=limit)
 
     async def watch_contacts(self) -> int:
-        """Tell each agency's supervisors of their people's phones that may fail them (services/alerts/watch.py).
+        """Tell each agency's supervisors what may leave a call unanswered: their people's phones, coverage gaps
+        (services/alerts/watch.py) and a silent CAD feed (feeds.py).
         An agency whose directory answer cannot be had is looked at again on the next round."""
         async with self.db.sessionmaker() as session:
             agencies = (await session.execute(select(Agency.id, Agency.slug).order_by(Agency.id))).all()
@@ -227,7 +228,9 @@ class Worker:
                 log.warning("watch.directory_unavailable", agency=slug, error=str(exc))
                 continue
             async with self.db.sessionmaker.begin() as session:
-                told += await watch.tell(session, answer, agency_id=agency_id, now=self.clock.now())
+                now, agency = self.clock.now(), await session.get_one(Agency, agency_id)
+                told += await watch.tell(session, answer, agency_id=agency_id, now=now)
+                told += await feeds.watch(session, agency, answer, now)
         if told:
             log.info("watch.told", things=told)
         return told

@@ -63,6 +63,8 @@ class AgencySpec(In):
     timezone: Timezone = "UTC"
     code_map: CodeMap | None = None
     notify_url: AnyHttpUrl | None = None
+    feed_silence_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+    it_contact: E164 | None = None
     areas: list[AreaSpec] = Field(default_factory=list, max_length=500)
     advocates: list[AdvocateSpec] = Field(default_factory=list, max_length=5000)
     policies: dict[Tier, PolicyIn] = Field(default_factory=dict, description="Tiers not named keep the defaults.")
@@ -149,6 +151,8 @@ async def apply(session: AsyncSession, program: Program, *, now: datetime) -> di
                 timezone=spec.timezone,
                 code_map=spec.code_map,
                 notify_url=spec.notify_url,
+                feed_silence_minutes=spec.feed_silence_minutes,
+                it_contact=spec.it_contact,
             ),
             now=now,
         )
@@ -340,6 +344,8 @@ async def export(session: AsyncSession, *, now: datetime, slugs: list[str] | Non
                 timezone=agency.timezone,
                 code_map=agency.code_map,
                 notify_url=AnyHttpUrl(agency.notify_url) if agency.notify_url else None,
+                feed_silence_minutes=agency.feed_silence_minutes,
+                it_contact=agency.it_contact,
                 areas=area_specs,
                 advocates=[
                     AdvocateSpec(

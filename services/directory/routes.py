@@ -84,6 +84,9 @@ async def put_agency(slug: Slug, spec: AgencyIn, session: SessionDep, _: AdminDe
         hotline=agency.hotline,
         timezone=agency.timezone,
         code_map=agency.code_map,
+        notify_url=agency.notify_url,
+        feed_silence_minutes=agency.feed_silence_minutes,
+        it_contact=agency.it_contact,
         webhook_secret=secret,
     )
 

@@ -78,6 +78,14 @@ class AgencyIn(In):
     notify_url: AnyHttpUrl | None = Field(
         default=None, description="Where Callout posts signed events when an advocate accepts, is en route, on scene."
     )
+    feed_silence_minutes: int | None = Field(
+        default=None,
+        ge=5,
+        le=7 * 24 * 60,
+        description="The CAD feed is silent after this long without an event or heartbeat; none: only when far "
+        "longer than its usual gap for the hour of the week.",
+    )
+    it_contact: E164 | None = Field(default=None, description="Also texted when the CAD feed falls silent.")
 
 
 class AgencyOut(BaseModel):
@@ -87,6 +95,8 @@ class AgencyOut(BaseModel):
     timezone: str
     code_map: dict[str, str]
     notify_url: str | None = None
+    feed_silence_minutes: int | None = None
+    it_contact: str | None = None
     webhook_secret: str | None = Field(default=None, description="Shown once: when created or set.")
 
 

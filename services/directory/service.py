@@ -39,6 +39,7 @@ async def put_agency(session: AsyncSession, slug: str, spec: AgencyIn, *, now: d
     if spec.code_map is not None:
         agency.code_map = spec.code_map
     agency.notify_url = str(spec.notify_url) if spec.notify_url else None
+    agency.feed_silence_minutes, agency.it_contact = spec.feed_silence_minutes, spec.it_contact
     await session.flush()
     return agency, new_secret
 

@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from services.intake import eido
 from services.intake.models import Assessment
@@ -32,10 +33,11 @@ from shared.db import Database, SessionDep, driver_connection, is_outage
 from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
 from shared.requests import documented_body, read_bounded_body
-from shared.tables import Agency, Stage, record_stage
+from shared.tables import Agency, CadHeartbeat, Stage, record_stage
 from shared.text import find_unstorable
 
 MAX_BODY_BYTES = 256 * 1024
+HEARTBEAT_BYTES = 4096
 
 router = APIRouter(tags=["intake"])
 
@@ -190,6 +192,22 @@ async def post_eido(agency: str, request: Request, webhook_id: WebhookId = None)
 
 def read_eido(body: bytes, agency: Agency) -> CadEvent:
     return eido.event_from(eido.Document.model_validate_json(body), agency.code_map)
+
+
+@router.post(
+    "/v1/cad/{agency}/heartbeat",
+    status_code=204,
+    summary="A CAD adapter's heartbeat, signed like events: it is up, whether or not calls come",
+    description="Send one every minute or so, with any body (`{}`), signed with the agency's webhook secret. The "
+    "feed watch calls a feed silent when neither events nor heartbeats come within the agency's window.",
+    responses={401: {}, 413: {}},
+)
+async def post_heartbeat(agency: str, request: Request, session: SessionDep, webhook_id: WebhookId = None) -> None:
+    body = await read_bounded_body(request, HEARTBEAT_BYTES)
+    known = await request.app.state.agencies.verified(request.app.state.db, agency, body, request.headers)
+    at = request.app.state.clock.now()
+    statement = insert(CadHeartbeat).values(agency_id=known.id, at=at)
+    await session.execute(statement.on_conflict_do_update(index_elements=["agency_id"], set_={"at": at}))
 
 
 @router.get(

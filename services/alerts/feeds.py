@@ -1,0 +1,137 @@
+"""The watch on every CAD feed: Callout cannot alert anyone about a call that never reaches it, so an adapter that
+went down, or a filter that started dropping DV codes, must be seen as silence.
+
+A feed is silent when nothing — no event, no heartbeat — came for longer than the agency's own window
+(`feed_silence_minutes`), or when no event came for far longer than its usual gap at this hour of the week, learned
+from its last eight weeks (heartbeats keep an adapter alive, but not a filter that drops every call). Its
+supervisors (and its IT contact) are told once when it falls silent and once when it speaks again. A silent CAD is
+not Callout's fault: readiness is untouched; /metrics and the dashboard show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.alerts import escalation, messages
+from services.alerts.callout import Person
+from services.alerts.directory_client import ContactWatch
+from services.alerts.models import FeedSilence
+from services.alerts.page import local_time
+from shared.tables import Agency, CadHeartbeat, ReceivedEvent
+
+HISTORY = timedelta(weeks=8)
+LEARNING = timedelta(weeks=2)  # less history than this teaches nothing about an hour of the week
+FAR_LONGER = 10  # silent: no event for this many times its usual gap at this hour of the week
+QUIET_AT_LEAST = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What is known of one agency's feed now."""
+
+    last_event_at: datetime | None
+    last_heartbeat_at: datetime | None
+    events_last_hour: int
+    usual_per_hour: float | None  # at this hour of the week; None: not enough history to say
+
+    @property
+    def last_sign(self) -> datetime | None:
+        signs = [at for at in (self.last_event_at, self.last_heartbeat_at) if at is not None]
+        return max(signs, default=None)
+
+    def silence(self, now: datetime, window: timedelta | None) -> str | None:
+        """Why the feed is silent now, or None while it speaks. A feed that never spoke has nothing to miss."""
+        if self.last_sign is None:
+            return None
+        if window is not None and now - self.last_sign > window:
+            return f"no event or heartbeat for {minutes(now - self.last_sign)} (its window: {minutes(window)})"
+        if self.usual_per_hour and self.last_event_at is not None:
+            quiet, usual_gap = now - self.last_event_at, timedelta(hours=1 / self.usual_per_hour)
+            if quiet >= max(QUIET_AT_LEAST, FAR_LONGER * usual_gap):
+                return (
+                    f"no event for {minutes(quiet)}; at this hour of the week it usually has one every "
+                    f"{minutes(usual_gap)}"
+                )
+        return None
+
+
+def minutes(span: timedelta) -> str:
+    total = int(span.total_seconds() // 60)
+    return f"{total} min" if total < 120 else f"{total // 60} h {total % 60} min"
+
+
+async def read_feed(session: AsyncSession, agency: Agency, now: datetime) -> Feed:
+    events = select(ReceivedEvent).where(ReceivedEvent.agency_id == agency.id).subquery()
+    last_event, first_event, last_hour = (
+        await session.execute(
+            select(
+                func.max(events.c.received_at),
+                func.min(events.c.received_at),
+                func.count().filter(events.c.received_at > now - timedelta(hours=1)),
+            )
+        )
+    ).one()
+    heartbeat = await session.get(CadHeartbeat, agency.id)
+    return Feed(
+        last_event_at=last_event,
+        last_heartbeat_at=heartbeat.at if heartbeat else None,
+        events_last_hour=last_hour,
+        usual_per_hour=await usual_per_hour(session, agency, now, first_event),
+    )
+
+
+async def usual_per_hour(session: AsyncSession, agency: Agency, now: datetime, first: datetime | None) -> float | None:
+    """Events an hour at this hour of the week (in the agency's time zone), over the weeks it has history for."""
+    if first is None or now - first < LEARNING:
+        return None
+    weeks = min(now - first, HISTORY) / timedelta(weeks=1)
+    local = func.timezone(agency.timezone, ReceivedEvent.received_at)
+    here = func.timezone(agency.timezone, now)
+    count = await session.scalar(
+        select(func.count()).where(
+            ReceivedEvent.agency_id == agency.id,
+            ReceivedEvent.received_at > now - HISTORY,
+            ReceivedEvent.received_at <= now - timedelta(hours=1),
+            func.extract("isodow", local) == func.extract("isodow", here),
+            func.extract("hour", local) == func.extract("hour", here),
+        )
+    )
+    return (count or 0) / weeks or None
+
+
+async def watch(session: AsyncSession, agency: Agency, people: ContactWatch, now: datetime) -> int:
+    """Tell the agency's supervisors (and IT) that its feed fell silent, or speaks again. Returns how many told."""
+    feed = await read_feed(session, agency, now)
+    window = timedelta(minutes=agency.feed_silence_minutes) if agency.feed_silence_minutes else None
+    reason = feed.silence(now, window)
+    told = await session.get(FeedSilence, agency.id, with_for_update=True)
+    if reason is not None and told is None and feed.last_sign is not None:
+        fresh = await session.scalar(
+            insert(FeedSilence)
+            .values(agency_id=agency.id, since=feed.last_sign, reason=reason[:200], told_at=now)
+            .on_conflict_do_nothing(index_elements=["agency_id"])  # another worker told it just now
+            .returning(FeedSilence.agency_id)
+        )
+        if fresh is None:
+            return 0
+        body = messages.feed_silent_sms(since=local_time(feed.last_sign, agency.timezone), reason=reason)
+    elif reason is None and told is not None and feed.last_sign is not None and feed.last_sign > told.since:
+        await session.execute(delete(FeedSilence).where(FeedSilence.agency_id == agency.id))
+        body = messages.feed_back_sms(since=local_time(told.since, agency.timezone))
+    else:
+        return 0
+    tell_everyone(session, people, agency, body, now)
+    return 1
+
+
+def tell_everyone(session: AsyncSession, people: ContactWatch, agency: Agency, body: str, now: datetime) -> None:
+    """Every area's supervisors on call now (the hotline if none), and the agency's IT contact."""
+    supervisors = {p.phone: p for area in people.supervisors.values() for p in area}
+    for person in supervisors.values() or (Person(role="hotline", phone=people.hotline),):
+        escalation.queue_staff_text(session, person, body, now=now)
+    if agency.it_contact and agency.it_contact not in supervisors:
+        escalation.queue_staff_text(session, Person(role="hotline", phone=agency.it_contact), body, now=now, to="it")
