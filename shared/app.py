@@ -30,6 +30,7 @@ from shared.db import (
     wait_for_database,
     where,
 )
+from shared.egress import Resolver, egress_for
 from shared.logging import RequestContextMiddleware
 from shared.problems import Problem, invalid_payload
 from shared.settings import Settings
@@ -56,9 +57,15 @@ class Service:
 
 
 def create_app(
-    settings: Settings, services: Sequence[Service], *, clock: Clock | None = None, database_url: str | None = None
+    settings: Settings,
+    services: Sequence[Service],
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
-    """Build one app from one or more services; the lifespan owns the engine and every service resource."""
+    """Build one app from one or more services; the lifespan owns the engine and every service resource. `resolver`
+    answers for DNS where Callout checks an agency's URL (tests bring their own)."""
     url = database_url or settings.database_url
     if url is None:
         raise ValueError("a database URL is required (the CLI starts the embedded PostgreSQL when none is set)")
@@ -90,6 +97,7 @@ def create_app(
     app.state.settings = settings
     crypto.configure(settings.data_keys)
     app.state.clock = clock or SystemClock()
+    app.state.egress = egress_for(settings, resolver)
     app.state.expected_revision = head_revision()
     install_problem_handlers(app)
     # Inside the request context (so that an error's log line and answer carry the request id, and the request

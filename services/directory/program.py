@@ -35,6 +35,7 @@ from services.directory.schemas import (
     Tier,
     Timezone,
 )
+from shared.egress import Egress
 from shared.phones import E164
 from shared.tables import Agency
 
@@ -134,8 +135,9 @@ def cross_check(program: Program) -> list[str]:
     return problems
 
 
-async def apply(session: AsyncSession, program: Program, *, now: datetime) -> dict[str, str]:
-    """Make the directory say what the program says. Returns the webhook secrets of agencies it created."""
+async def apply(session: AsyncSession, program: Program, *, now: datetime, egress: Egress) -> dict[str, str]:
+    """Make the directory say what the program says. Returns the webhook secrets of agencies it created. A notify
+    URL refused (shared/egress.py) refuses the whole program: the caller's transaction changes nothing."""
     secrets = {}
     for spec in program.agencies:
         existed = await session.scalar(select(Agency.id).where(Agency.slug == spec.slug))
@@ -150,6 +152,7 @@ async def apply(session: AsyncSession, program: Program, *, now: datetime) -> di
                 notify_url=spec.notify_url,
             ),
             now=now,
+            egress=egress,
         )
         if existed is None and secret:
             secrets[spec.slug] = secret
