@@ -96,7 +96,8 @@ class Egress:
         for address in addresses:  # every one: which of them a connection would use is not ours to choose
             if kind := kind_refused(address, loopback_allowed=self.development):
                 named = f"{host} is" if literal else f"{host} resolves to {address},"
-                raise Refused(f"{named} a {kind} address: Callout posts only to public addresses")
+                article = "an" if kind[0] in "aeiou" else "a"
+                raise Refused(f"{named} {article} {kind} address: Callout posts only to public addresses")
         if parsed.scheme == "http" and not (self.development and all(a.is_loopback for a in addresses)):
             raise Refused(f"{url} is not https://; plain http:// is only for this machine, in development")
         return addresses
