@@ -13,6 +13,7 @@ from services.intake import app as intake
 from services.reports import app as reports
 from shared.app import create_app
 from shared.clock import Clock
+from shared.egress import Resolver
 
 
 class Part(StrEnum):
@@ -32,8 +33,10 @@ def build(
     clock: Clock | None = None,
     run_worker: bool = True,
     directory_transport: alerts.TransportFactory | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
-    """`run_worker=False` and a directory transport let tests drive the worker step by step, in-process."""
+    """`run_worker=False` and a directory transport let tests drive the worker step by step, in-process; a
+    resolver answers for DNS in their place."""
     worker = alerts.worker_service(settings, run=run_worker, directory_transport=directory_transport)
     services = {
         Part.all: [intake.service(), directory.service(), alerts.service(), reports.service(), worker],
@@ -43,4 +46,4 @@ def build(
         Part.worker: [worker],
         Part.reports: [reports.service()],
     }[part]
-    return create_app(settings, services, clock=clock, database_url=database_url)
+    return create_app(settings, services, clock=clock, database_url=database_url, resolver=resolver)

@@ -15,6 +15,8 @@ from callout.server import database_url, migrate_when_reachable, stderr_log
 from services.directory import program
 from shared import audit
 from shared.db import Database
+from shared.egress import Egress, egress_for
+from shared.problems import Problem
 
 
 @click.group()
@@ -39,20 +41,23 @@ def import_command(file: Path) -> None:
     settings = load_settings()
     url = database_url(settings)
     migrate_when_reachable(url, settings, logger=stderr_log())
-    changed, secrets = asyncio.run(apply(url, spec))
+    try:
+        changed, secrets = asyncio.run(apply(url, spec, egress_for(settings)))
+    except Problem as exc:  # found only against the database or the network (a notify URL refused)
+        raise click.ClickException(f"{file} was not imported; nothing changed: {exc}") from None
     click.echo(f"imported {', '.join(a.slug for a in spec.agencies)}: {'changed' if changed else 'no changes'}")
     for slug, secret in secrets.items():
         click.echo(f"webhook secret for the new agency {slug} (shown once): {secret}")
 
 
-async def apply(url: str, spec: program.Program) -> tuple[bool, dict[str, str]]:
+async def apply(url: str, spec: program.Program, egress: Egress) -> tuple[bool, dict[str, str]]:
     database = Database.connect(url, pool_size=1)
     now = datetime.now(UTC)
     try:
         async with database.sessionmaker.begin() as session:
             slugs = [a.slug for a in spec.agencies]
             before = await program.export(session, now=now, slugs=slugs)
-            secrets = await program.apply(session, spec, now=now)
+            secrets = await program.apply(session, spec, now=now, egress=egress)
             after = await program.export(session, now=now, slugs=slugs)
             subject = f"directory import {', '.join(slugs)}"
             await audit.record(session, actor="cli", action="change", subject=subject, at=now, changed=before != after)

@@ -9,6 +9,7 @@ import click
 import httpx
 from twilio.request_validator import RequestValidator
 
+from callout import console_key
 from callout.config import load_settings, local_url
 
 
@@ -22,9 +23,13 @@ def reply(phone: str, text: str, url: str | None) -> None:
     Example: callout reply +12025550102 "1"  (accept), "2" (decline), "ONSCENE", "1 K7Q2" (with a code).
     """
     settings = load_settings()
-    token = settings.twilio_signing_token
+    # With Twilio, its auth token; without, the key the `callout serve` on this machine made at its start.
+    token = settings.twilio_auth_token or (console_key.read(settings) if console_key.needed(settings) else None)
     if token is None:
-        raise click.ClickException("no signing token: set CALLOUT_TWILIO_AUTH_TOKEN (or run in development)")
+        raise click.ClickException(
+            f"nothing to sign with: no CALLOUT_TWILIO_AUTH_TOKEN, and no {console_key.path(settings)} "
+            "(it is made by `callout serve` on this machine, with the same CALLOUT_DATA_DIR, at its start)"
+        )
     params = {
         "MessageSid": "SM" + secrets.token_hex(16),
         "From": phone,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -17,16 +18,18 @@ from alembic import command as alembic_command
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from callout import embedded
+from callout import console_key, embedded
 from callout.compose import Part, build  # importing the services registers every model on Base.metadata
 from callout.config import load_settings
+from services.alerts.settings import AlertsSettings
 from services.directory import service as directory
 from services.directory.schemas import AgencyIn
 from shared import audit
 from shared.auth import Role, issue_token
 from shared.db import Base, Database, DatabaseUnreachable, alembic_config, migrate, wait_for_database, where
+from shared.egress import egress_for
 from shared.logging import configure_logging
-from shared.settings import Settings
+from shared.settings import DEVELOPMENT_ADMIN_TOKEN, Environment, Settings
 from shared.tables import Agency
 
 
@@ -54,6 +57,39 @@ def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) 
     migrate(url)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_public_development(settings: Settings, host: str) -> None:
+    """Development's admin token is written in this repository: on an interface others reach, it would let
+    anyone in. Listening there (an explicit --host) needs a token of one's own."""
+    public = settings.environment is Environment.development and settings.admin_token == DEVELOPMENT_ADMIN_TOKEN
+    if public and not is_loopback(host):
+        raise click.ClickException(
+            f"--host {host} in development would accept the public development admin token from anyone who can "
+            "reach this machine: set CALLOUT_ADMIN_TOKEN (or listen on 127.0.0.1)"
+        )
+
+
+# The parts that answer Twilio's requests, and so check their signatures.
+ANSWERS_TWILIO = {Part.all, Part.alerts}
+
+
+def with_console_key(settings: AlertsSettings, part: Part, *, new: bool) -> AlertsSettings:
+    """Without Twilio, in development: Twilio's routes accept only what `callout reply` on this machine signs,
+    with a key made afresh for this start (`new`) or, in a process of `serve --processes`, its parent's."""
+    if part not in ANSWERS_TWILIO or not console_key.needed(settings):
+        return settings
+    key = console_key.create(settings) if new else console_key.read(settings)
+    return settings.with_console_signing_key(key) if key else settings
+
+
 @click.command()
 @click.option(
     "--service",
@@ -62,7 +98,12 @@ def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) 
     default=Part.all.value,
     help="Run one service alone (split deployments); default: everything in one process.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in containers).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on: this machine alone unless told (0.0.0.0 in containers).",
+)
 @click.option("--port", type=int, default=None, help="Port (default CALLOUT_PORT, 8000).")
 @click.option(
     "--processes",
@@ -74,9 +115,11 @@ def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) 
 def serve(part: str, host: str, port: int | None, processes: int) -> None:
     """Migrate the database, then serve."""
     settings = load_settings()
+    refuse_public_development(settings, host)
     configure_logging(json=settings.json_logs)
     url = database_url(settings)
     migrate_when_reachable(url, settings)
+    settings = with_console_key(settings, Part(part), new=True)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; a normal exit instead lets the embedded
     # PostgreSQL stop with us (it stops at exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -105,7 +148,8 @@ def app_from_environment() -> FastAPI:
     settings = load_settings()
     configure_logging(json=settings.json_logs)
     assert settings.database_url is not None  # set by the parent
-    return build(Part(os.environ[SERVE_PART]), settings, settings.database_url)
+    part = Part(os.environ[SERVE_PART])
+    return build(part, with_console_key(settings, part, new=False), settings.database_url)
 
 
 @click.command("migrate")
@@ -154,7 +198,7 @@ def agency_create(slug: str, name: str, hotline: str, timezone: str) -> None:
                 if await session.scalar(Agency.__table__.select().where(Agency.slug == slug)):
                     raise click.ClickException(f"agency {slug!r} exists already")
                 now = datetime.now(UTC)
-                _, secret = await directory.put_agency(session, slug, spec, now=now)
+                _, secret = await directory.put_agency(session, slug, spec, now=now, egress=egress_for(settings))
                 await audit.record(session, actor="cli", action="change", subject=f"agency create {slug}", at=now)
                 assert secret is not None
                 return secret

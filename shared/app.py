@@ -33,6 +33,7 @@ from shared.db import (
     wait_for_database,
     where,
 )
+from shared.egress import Resolver, egress_for
 from shared.logging import RequestContextMiddleware
 from shared.problems import Forbidden, Problem, Unauthorized, invalid_payload
 from shared.ratelimit import FailureLimits
@@ -61,9 +62,15 @@ class Service:
 
 
 def create_app(
-    settings: Settings, services: Sequence[Service], *, clock: Clock | None = None, database_url: str | None = None
+    settings: Settings,
+    services: Sequence[Service],
+    *,
+    clock: Clock | None = None,
+    database_url: str | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
-    """Build one app from one or more services; the lifespan owns the engine and every service resource."""
+    """Build one app from one or more services; the lifespan owns the engine and every service resource. `resolver`
+    answers for DNS where Callout checks an agency's URL (tests bring their own)."""
     url = database_url or settings.database_url
     if url is None:
         raise ValueError("a database URL is required (the CLI starts the embedded PostgreSQL when none is set)")
@@ -100,6 +107,7 @@ def create_app(
     app.state.settings = settings
     crypto.configure(settings.data_keys)
     app.state.clock = clock or SystemClock()
+    app.state.egress = egress_for(settings, resolver)
     app.state.expected_revision = head_revision()
     app.state.known_revisions = known_revisions()
     install_problem_handlers(app)

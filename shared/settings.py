@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from pathlib import Path
 
@@ -10,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - refused outside development, see below
 DEVELOPMENT_DATA_KEY = "dev-data-key-not-for-real-addresses"  # refused outside development, see below
+# What deploy/k8s/base's Secret holds until an operator makes the real one: refused in production, as above.
+PLACEHOLDER = "replace-me"
 
 
 class Environment(StrEnum):
@@ -38,6 +42,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=1, le=3650)
     # Keys being rotated out (comma-separated): still opened with, never sealed with. See shared/crypto.py.
     data_keys_previous: str = ""
+    # What the worker shows the directory to ask who is on call (and nothing else). None: one derived from the admin
+    # token, so that a deployment sharing that token needs nothing more, and the admin token never leaves a process.
+    directory_token: str | None = None
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
     public_url: AnyHttpUrl | None = None
     log_json: bool | None = None  # None: JSON in production, console in development
@@ -50,13 +57,27 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment is Environment.production:
-            if self.admin_token == DEVELOPMENT_ADMIN_TOKEN or len(self.admin_token) < 24:
-                raise ValueError("CALLOUT_ADMIN_TOKEN must be set to a secret of 24+ characters in production")
-            if self.data_key == DEVELOPMENT_DATA_KEY or len(self.data_key) < 32:
-                raise ValueError("CALLOUT_DATA_KEY must be set to a secret of 32+ characters in production")
-            if self.database_url is None:
-                raise ValueError("CALLOUT_DATABASE_URL is required in production")
+        if self.environment is not Environment.production:
+            return self
+        public = {DEVELOPMENT_ADMIN_TOKEN, DEVELOPMENT_DATA_KEY, PLACEHOLDER}  # every one written in this repository
+        if self.admin_token in public or len(self.admin_token) < 24:
+            raise ValueError("CALLOUT_ADMIN_TOKEN must be set to a secret of 24+ characters in production")
+        if self.data_key in public or len(self.data_key) < 32:
+            raise ValueError("CALLOUT_DATA_KEY must be set to a secret of 32+ characters in production")
+        if public & set(self.data_keys[1:]):
+            raise ValueError(
+                "CALLOUT_DATA_KEYS_PREVIOUS holds the public development key: data sealed under it is anyone's to "
+                "read; rekey it away in development (callout data rekey) before production"
+            )
+        if self.directory_token and (
+            self.directory_token in public or len(self.directory_token) < 24 or self.directory_token == self.admin_token
+        ):
+            raise ValueError(
+                "CALLOUT_DIRECTORY_TOKEN must be a secret of 24+ characters of its own (not the admin token) in "
+                "production, or unset"
+            )
+        if self.database_url is None:
+            raise ValueError("CALLOUT_DATABASE_URL is required in production")
         return self
 
     @property
@@ -69,6 +90,15 @@ class Settings(BaseSettings):
         """What premise keys are made with: the oldest key held, so that a rotation keeps an address's history
         for as long as the old key stays in CALLOUT_DATA_KEYS_PREVIOUS."""
         return self.data_keys[-1]
+
+    @property
+    def directory_credential(self) -> str:
+        """The bearer token the worker asks the directory with, which the directory's on-call and contact-watch
+        routes alone accept besides admins' and supervisors' tokens."""
+        if self.directory_token:
+            return self.directory_token
+        derived = hmac.new(self.admin_token.encode(), b"callout directory reader v1", hashlib.sha256)
+        return "co_dir_" + derived.hexdigest()
 
     @property
     def json_logs(self) -> bool:

@@ -72,7 +72,8 @@ class Agency(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    webhook_secret: Mapped[str] = mapped_column(String(200))
+    # Whoever holds it can post the agency's calls, and forge its notices' signatures: sealed like personal data.
+    webhook_secret: Mapped[str] = mapped_column(Sealed)
     # The agency's own incident-type codes mapped to APCO codes ("10-16" -> "DVA"); keys are upper-cased.
     code_map: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     hotline: Mapped[str] = mapped_column(String(20))

@@ -22,6 +22,7 @@ from services.alerts.worker import Worker
 from shared.clock import FakeClock
 from shared.db import Base, libpq_url, migrate
 from tests.browser import LAUNCH_ARGS, NoChromium, chromium_to_drive
+from tests.fake_dns import FakeDns
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.processes import free_port
 
@@ -102,8 +103,14 @@ def settings(fake_twilio: FakeTwilio) -> AlertsSettings:
 
 
 @pytest.fixture
-async def app(settings: AlertsSettings, database_url: str, clock: FakeClock, fake_twilio: FakeTwilio):  # type: ignore[no-untyped-def]
-    """The whole of Callout in one app, its worker driven by the test and its directory reached in-process."""
+def dns() -> FakeDns:
+    return FakeDns()
+
+
+@pytest.fixture
+async def app(settings: AlertsSettings, database_url: str, clock: FakeClock, fake_twilio: FakeTwilio, dns: FakeDns):  # type: ignore[no-untyped-def]
+    """The whole of Callout in one app, its worker driven by the test, its directory reached in-process, and the
+    names it looks up answered by the test's DNS."""
     application = build(
         Part.all,
         settings,
@@ -111,6 +118,7 @@ async def app(settings: AlertsSettings, database_url: str, clock: FakeClock, fak
         clock=clock,
         run_worker=False,
         directory_transport=lambda a: httpx.ASGITransport(app=a),
+        resolver=dns.resolve,
     )
     async with application.router.lifespan_context(application):
         fake_twilio.callback_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application))

@@ -18,6 +18,8 @@ class FakeCad:
     received: list[dict[str, Any]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     refuse_next: int = 0  # answer this many requests with 503
+    redirect_to: str | None = None  # answer every request with a redirect here
+    hosts: list[str] = field(default_factory=list)  # each request's Host header
     url: str = ""
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -36,6 +38,9 @@ class FakeCad:
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.hosts.append(request.host)
+        if self.redirect_to:
+            raise web.HTTPTemporaryRedirect(self.redirect_to)
         try:
             Webhook(self.secret).verify(body, dict(request.headers), json_parse=False)
         except WebhookVerificationError:

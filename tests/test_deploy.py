@@ -6,6 +6,7 @@ match, so these tests need neither nginx nor kubectl (`make lint` renders and va
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from services.alerts.settings import AlertsSettings
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 K8S_BASE = ROOT / "deploy" / "k8s" / "base"
 K8S_PRODUCTION = ROOT / "deploy" / "k8s" / "overlays" / "production"
 # What the health routers are tagged with (shared/app.py): /healthz, /readyz, /metrics.
@@ -303,3 +305,22 @@ def test_the_base_secret_is_a_placeholder_production_refuses(monkeypatch: pytest
     monkeypatch.setenv("CALLOUT_ADMIN_TOKEN", "an-admin-token-of-enough-length")
     with pytest.raises(ValidationError, match="CALLOUT_DATA_KEY"):
         AlertsSettings()
+    monkeypatch.setenv("CALLOUT_DATA_KEY", "a-data-key-of-enough-length-0123456789")
+    with pytest.raises(ValidationError, match="CALLOUT_TWILIO_ACCOUNT_SID"):
+        AlertsSettings()
+
+
+def test_every_deployment_says_to_listen_beyond_the_container_s_loopback() -> None:
+    """`callout serve` listens on 127.0.0.1 unless told otherwise: each container is told, or nothing reaches it."""
+    commands = [
+        service["command"] for service in compose()["services"].values() if "serve" in service.get("command", [])
+    ]
+    for deployment in of_kind(kubernetes_documents(K8S_BASE), "Deployment"):
+        commands += [[*c["command"], *c["args"]] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    (dockerfile_cmd,) = [line for line in DOCKERFILE.read_text().splitlines() if line.startswith("CMD ")]
+    commands.append(json.loads(dockerfile_cmd.removeprefix("CMD ")))
+
+    assert len(commands) == 11  # five in compose, five on Kubernetes, the image's own
+    for command in commands:
+        assert command[:2] == ["callout", "serve"], command
+        assert command[command.index("--host") + 1] == "0.0.0.0", command  # noqa: S104 - what containers need

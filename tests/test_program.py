@@ -156,3 +156,17 @@ async def test_a_bad_file_is_refused_whole_with_every_problem_listed(tmp_path: P
     assert "rotation primaries: unknown advocate 'nobody'" in references.output
     assert "rotation primaries: 'dana' does not cover area north" in references.output
     assert yaml.safe_load(exported.output) == {"agencies": []}
+
+
+async def test_a_program_whose_notify_url_callout_would_not_post_to_is_refused_whole(
+    client: httpx.AsyncClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    metadata = PROGRAM.replace(
+        "  timezone: America/Chicago\n", "  timezone: America/Chicago\n  notify_url: http://169.254.169.254/latest/\n"
+    )
+
+    result = await callout("directory", "import", write(tmp_path, metadata))
+
+    assert result.exit_code == 1
+    assert "was not imported; nothing changed" in result.output and "169.254.169.254 is a link-local" in result.output
+    assert (await client.get("/v1/directory/agencies/harbor/on-call", headers=admin)).status_code == 404

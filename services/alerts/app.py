@@ -19,7 +19,7 @@ from services.alerts.directory_client import DirectoryClient
 from services.alerts.models import CadNotice, FeedSilence, Notification
 from services.alerts.routes import router
 from services.alerts.settings import AlertsSettings
-from services.alerts.worker import Worker, oldest_overdue, waiting
+from services.alerts.worker import REFUSED, Worker, oldest_overdue, waiting
 from shared.app import Service
 from shared.db import libpq_url
 from shared.metrics import CAD_FEED_EVENTS, CAD_FEED_QUIET, CAD_FEED_SILENT, OLDEST_OVERDUE, QUEUE_DEPTH, UNHELD_WORK
@@ -43,11 +43,24 @@ def channel_for(settings: AlertsSettings) -> Channel:
 
 async def overdue_report(app: FastAPI) -> dict[str, Any]:
     """The oldest overdue escalation step or send, and the work a worker that died still holds, for /readyz: a
-    stalled or dead worker shows here first."""
+    stalled or dead worker shows here first. And each agency whose notify URL the worker refused to post to,
+    with why: its dispatchers are not told of acceptances until an admin corrects it."""
     async with app.state.db.sessionmaker() as session:
         late = await oldest_overdue(session, app.state.clock.now())
         unheld, _ = await leases.unheld(session)
-    return {"oldest_overdue_seconds": None if late is None else round(late, 1), "work_held_by_no_worker": unheld}
+        refused = (
+            await session.execute(
+                select(Agency.slug, func.max(CadNotice.error))
+                .join(Agency, Agency.id == CadNotice.agency_id)
+                .where(CadNotice.status == "pending", CadNotice.error.startswith(REFUSED))
+                .group_by(Agency.slug)
+            )
+        ).all()
+    return {
+        "oldest_overdue_seconds": None if late is None else round(late, 1),
+        "work_held_by_no_worker": unheld,
+        "notify_refused": {slug: error.removeprefix(REFUSED) for slug, error in refused},
+    }
 
 
 async def queue_metrics(app: FastAPI) -> None:
@@ -89,11 +102,13 @@ def worker_service(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         channel = channel_for(settings)
-        notify_http = httpx.AsyncClient(timeout=10, follow_redirects=False)
+        # Agencies' URLs are checked at every send, and reached at the address checked (shared/egress.py).
+        notify_http = app.state.egress.client(timeout=10)
         http = httpx.AsyncClient(
             base_url=settings.directory_base,
             transport=directory_transport(app) if directory_transport else None,
-            headers={"Authorization": f"Bearer {settings.admin_token}"},
+            # Its own credential, good only for asking who is on call: never the admin token, over plain HTTP.
+            headers={"Authorization": f"Bearer {settings.directory_credential}"},
             timeout=settings.directory_timeout_seconds,
         )
         worker = Worker(

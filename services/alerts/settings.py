@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, Field
+import re
 
-from shared.settings import Environment, Settings
+from pydantic import AnyHttpUrl, Field, PrivateAttr, model_validator
 
-CONSOLE_SIGNING_TOKEN = "console-development-only"  # noqa: S105 - a stand-in, refused in production
+from shared.settings import PLACEHOLDER, Environment, Settings
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 class AlertsSettings(Settings):
@@ -40,13 +42,36 @@ class AlertsSettings(Settings):
     # unreachable wakes it at once).
     contact_watch_seconds: float = Field(default=300.0, gt=0, le=3600)
 
+    # Without Twilio, in development: the key `callout reply` on this machine signs with, made afresh by each
+    # `callout serve` (callout/console_key.py). Never read from the environment: no fixed key is ever accepted.
+    _console_signing_key: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _refuse_production_without_twilio(self) -> AlertsSettings:
+        if self.environment is not Environment.production:
+            return self
+        if not self.twilio_configured:
+            raise ValueError(
+                "CALLOUT_TWILIO_ACCOUNT_SID, CALLOUT_TWILIO_AUTH_TOKEN and CALLOUT_TWILIO_FROM are required in "
+                "production: without them no text or call would reach anyone"
+            )
+        if not ACCOUNT_SID.fullmatch(self.twilio_account_sid or "") or self.twilio_auth_token == PLACEHOLDER:
+            raise ValueError("CALLOUT_TWILIO_ACCOUNT_SID (AC...) and CALLOUT_TWILIO_AUTH_TOKEN must be Twilio's own")
+        return self
+
+    def with_console_signing_key(self, key: str) -> AlertsSettings:
+        """These settings, accepting Twilio's requests signed with `key` (development without Twilio only)."""
+        if self.twilio_auth_token or self.environment is not Environment.development:
+            raise ValueError("a console signing key is for development without Twilio only")
+        copy = self.model_copy()
+        copy._console_signing_key = key
+        return copy
+
     @property
     def twilio_signing_token(self) -> str | None:
-        """What Twilio's requests are signed with. Without Twilio, in development, `callout reply` signs with a
-        fixed stand-in so that replies can be tried on the console; in production, nothing is accepted."""
-        if self.twilio_auth_token:
-            return self.twilio_auth_token
-        return CONSOLE_SIGNING_TOKEN if self.environment is Environment.development else None
+        """What Twilio's requests are signed with: Twilio's auth token; without Twilio, in development, this
+        start's console key, if it has one. None: nothing is accepted."""
+        return self.twilio_auth_token or self._console_signing_key
 
     @property
     def twilio_configured(self) -> bool:

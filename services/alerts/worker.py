@@ -37,7 +37,7 @@ from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
 from services.alerts.models import CadNotice, KnownRoster, Notification
 from services.alerts.settings import AlertsSettings
-from shared import metrics, webhooks
+from shared import egress, metrics, webhooks
 from shared.clock import Clock
 from shared.db import Database, is_outage
 from shared.tables import DUE_CALLOUTS, AdvocatePhone, Agency, Callout, CalloutStatus, Wake
@@ -51,6 +51,10 @@ OVERDUE = timedelta(seconds=5)  # how late a timer may run before the self-audit
 LOOKUP_PATIENCE = timedelta(seconds=10)
 # How far before the first attempt a lookup searches: the provider's clock is not ours.
 CLOCK_SKEW = timedelta(minutes=5)
+# A notice whose destination was refused (shared/egress.py) is kept, and tried again this long after: the
+# agency's URL may be corrected meanwhile. Its error starts with REFUSED, which /readyz reports.
+REFUSED_RETRY = timedelta(minutes=5)
+REFUSED = "refused: "
 KEEPALIVE = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
 
 
@@ -518,13 +522,16 @@ class Worker:
     async def _post_notice(self, notice: CadNotice, agency: Agency) -> None:
         body = json.dumps(notice.payload).encode()
         error: str | None = "the agency has no notify URL any more"
+        refused = False
         if agency.notify_url:
             # The signature's timestamp is the wire's (the receiver checks it against its own clock), not the domain's.
             signed_at = datetime.now(UTC)
             headers = webhooks.signed_headers(agency.webhook_secret, f"notice_{notice.id}", signed_at, body)
-            try:
+            try:  # the client checks the destination again, now, and follows no redirect (shared/egress.py)
                 response = await self.notify_http.post(agency.notify_url, content=body, headers=headers)
                 error = None if response.is_success else f"answered {response.status_code}"
+            except egress.Refused as exc:
+                error, refused = f"{REFUSED}{exc}"[:200], True
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
         async with self.db.sessionmaker.begin() as session:
@@ -535,6 +542,9 @@ class Worker:
             self._release(current)
             if error is None:
                 current.status, current.delivered_at = "delivered", now
+            elif refused:  # heals only when the agency's URL (or its DNS) changes: looked at again every 5 minutes
+                current.error, current.due_at = error, now + REFUSED_RETRY
+                log.warning("cad_notice.refused", notice_id=current.id, agency_id=agency.id, error=error)
             else:  # a CAD may be down for hours: keep trying, five minutes apart at most
                 current.error, current.due_at = error, now + backoff(current.attempts, first=1, cap=300)
                 log.warning("cad_notice.retrying", notice_id=current.id, attempt=current.attempts, error=error)

@@ -35,6 +35,7 @@ from services.directory.schemas import (
     Tier,
     Timezone,
 )
+from shared.egress import Egress
 from shared.phones import E164
 from shared.tables import Agency
 from shared.text import AreaCode
@@ -137,8 +138,9 @@ def cross_check(program: Program) -> list[str]:
     return problems
 
 
-async def apply(session: AsyncSession, program: Program, *, now: datetime) -> dict[str, str]:
-    """Make the directory say what the program says. Returns the webhook secrets of agencies it created."""
+async def apply(session: AsyncSession, program: Program, *, now: datetime, egress: Egress) -> dict[str, str]:
+    """Make the directory say what the program says. Returns the webhook secrets of agencies it created. A notify
+    URL refused (shared/egress.py) refuses the whole program: the caller's transaction changes nothing."""
     secrets = {}
     for spec in program.agencies:
         existed = await session.scalar(select(Agency.id).where(Agency.slug == spec.slug))
@@ -155,6 +157,7 @@ async def apply(session: AsyncSession, program: Program, *, now: datetime) -> di
                 it_contact=spec.it_contact,
             ),
             now=now,
+            egress=egress,
         )
         if existed is None and secret:
             secrets[spec.slug] = secret

@@ -4,10 +4,12 @@ agency; advocates subscribe to their own shift feeds."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,7 +46,7 @@ from services.directory.schemas import (
     Tier,
 )
 from shared.audit import actor_of, audit_change
-from shared.auth import AdminDep, Principal, PrincipalDep
+from shared.auth import AdminDep, Principal, PrincipalDep, authenticate
 from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
@@ -54,13 +56,32 @@ from shared.tables import Agency, ContactTest, PremiseFlag
 from shared.text import AreaCode
 
 
-async def agency_for(session: AsyncSession, slug: str, principal: Principal) -> Agency:
-    """The agency, for an admin or one of its own supervisors; another agency's supervisor is told it does not
-    exist, as for one that does not."""
+async def agency_for(session: AsyncSession, slug: str, principal: Principal | None) -> Agency:
+    """The agency, for an admin or one of its own supervisors (None: the alerts worker, on the routes it reads);
+    another agency's supervisor is told it does not exist, as for one that does not."""
     agency = await session.scalar(select(Agency).where(Agency.slug == slug))
-    if agency is None or not principal.may_see_agency(agency.id):
+    if agency is None or (principal is not None and not principal.may_see_agency(agency.id)):
         raise NotFound(f"No agency {slug!r}.")
     return agency
+
+
+_bearer = HTTPBearer(auto_error=False, description="An admin or supervisor token, or the worker's directory token.")
+
+
+async def on_call_reader(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """Who asks who is on call: an admin, a supervisor (for their own agency), or the alerts worker (None) with
+    its directory credential (CALLOUT_DIRECTORY_TOKEN), which opens these read routes and no other."""
+    worker = request.app.state.settings.directory_credential
+    if credentials is not None and hmac.compare_digest(credentials.credentials.encode(), worker.encode()):
+        return None
+    return await authenticate(request, session, credentials)
+
+
+ReaderDep = Annotated[Principal | None, Depends(on_call_reader)]
 
 
 # Every change made through it is audited; the advocates' feeds (no token: the address is the secret) are apart.
@@ -71,13 +92,17 @@ router = APIRouter(
     dependencies=[Depends(audit_change)],
 )
 feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
+# What the alerts worker reads (as well as admins and supervisors): apart, so that its credential opens nothing else.
+reader_router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 404: {}, 422: {}})
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
 AreaPath = Annotated[AreaCode, Path(description="The area's code: letters, digits, spaces and . - _.")]
 
 
 @router.put("/agencies/{slug}", response_model=AgencyOut, summary="Create or update an agency")
 async def put_agency(slug: Slug, spec: AgencyIn, session: SessionDep, _: AdminDep, request: Request) -> AgencyOut:
-    agency, secret = await service.put_agency(session, slug, spec, now=request.app.state.clock.now())
+    agency, secret = await service.put_agency(
+        session, slug, spec, now=request.app.state.clock.now(), egress=request.app.state.egress
+    )
     return AgencyOut(
         slug=agency.slug,
         name=agency.name,
@@ -178,7 +203,7 @@ async def get_coverage_gaps(
     return await coverage_gaps(session, agency, request.app.state.clock.now(), timedelta(days=days))
 
 
-@router.get(
+@reader_router.get(
     "/agencies/{slug}/contact-watch",
     response_model=ContactWatchOut,
     summary="Who is on call soon with a phone that may fail them, and whom to tell",
@@ -186,7 +211,7 @@ async def get_coverage_gaps(
 async def get_contact_watch(
     slug: Slug,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     request: Request,
     hours: Annotated[int, Query(ge=1, le=24 * 14)] = 24,
 ) -> ContactWatchOut:
@@ -202,11 +227,11 @@ async def put_schedule(slug: Slug, code: AreaPath, spec: ScheduleIn, session: Se
     await service.put_schedule(session, agency, await service.get_area(session, agency, code), spec)
 
 
-@router.get("/agencies/{slug}/on-call", response_model=OnCallOut, summary="Who is on call for an area at a time")
+@reader_router.get("/agencies/{slug}/on-call", response_model=OnCallOut, summary="Who is on call for an area at a time")
 async def get_on_call(
     slug: Slug,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     request: Request,
     area: Annotated[str | None, Query(max_length=64)] = None,
     at: Annotated[datetime | None, Query(description="RFC 3339; default now")] = None,

@@ -12,6 +12,7 @@ from services.directory.models import Advocate, Area, Shift
 from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ScheduleIn
 from shared import webhooks
 from shared.apco import DEFAULT_CODE_MAP
+from shared.egress import Egress, Refused
 from shared.problems import Invalid, NotFound
 from shared.tables import AdvocatePhone, Agency, ContactTest, Wake, wake_alerts
 
@@ -23,10 +24,18 @@ async def get_agency(session: AsyncSession, slug: str) -> Agency:
     return agency
 
 
-async def put_agency(session: AsyncSession, slug: str, spec: AgencyIn, *, now: datetime) -> tuple[Agency, str | None]:
-    """Create or update an agency. Returns the webhook secret when it was created or set, else None."""
+async def put_agency(
+    session: AsyncSession, slug: str, spec: AgencyIn, *, now: datetime, egress: Egress
+) -> tuple[Agency, str | None]:
+    """Create or update an agency. Returns the webhook secret when it was created or set, else None. A notify URL
+    Callout would not post to (shared/egress.py) is refused, saying why."""
     if spec.webhook_secret is not None and not webhooks.is_valid_secret(spec.webhook_secret):
         raise Invalid("webhook_secret must be a Standard Webhooks secret: whsec_ and base64.")
+    if spec.notify_url is not None:
+        try:
+            await egress.check(str(spec.notify_url))
+        except Refused as exc:
+            raise Invalid(f"notify_url refused: {exc}.") from None
     agency = await session.scalar(select(Agency).where(Agency.slug == slug).with_for_update())
     new_secret = spec.webhook_secret
     if agency is None:
