@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Where Twilio and advocates reach Callout; default: this machine on CALLOUT_PORT.
     public_url: AnyHttpUrl | None = None
     log_json: bool | None = None  # None: JSON in production, console in development
+    # A dashboard session ends after this long unused, and this long after its sign-in whatever happens.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
