@@ -133,6 +133,16 @@ async def test_signing_out_ends_the_session_and_its_cookie_is_refused_after(
     assert ("supervisor:token-1", "sign-out") in [r[:2] for r in await audited(database_url)]
 
 
+async def test_signing_in_again_ends_the_session_before(
+    client: httpx.AsyncClient, supervisor: str, database_url: str
+) -> None:
+    first = session_of(await sign_in(client, supervisor))
+    second = session_of(await sign_in(client, supervisor, Cookie=f"{COOKIE}={first}"))
+
+    assert await fetch(database_url, "SELECT id_hash FROM dashboard_sessions") == [(hash_token(second),)]
+    assert (await dashboard(client, first)).status_code == 303
+
+
 async def test_a_token_in_a_cookie_is_no_session(client: httpx.AsyncClient, supervisor: str) -> None:
     """What the dashboard once kept in its cookie, the raw token, opens nothing now."""
     as_before = await client.get("/dashboard", headers={"Cookie": f"callout_token={supervisor}"})

@@ -159,6 +159,8 @@ async def sign_in(
         )
         return sign_in_page(REFUSALS.get(refused.reason, "That token is not valid."), status=401)
     assert principal.token_id is not None  # the bootstrap token was refused above
+    if COOKIE in request.cookies:  # a sign-in over another: the one before ends, not left to idle
+        await end_session(session, request.cookies[COOKIE])
     session_id = await open_session(session, principal.token_id, Lifetime.of(request.app.state.settings), now)
     await audit.record(session, actor=principal, action="sign-in", subject="dashboard", at=now)
     response = RedirectResponse("/dashboard", status_code=303)
