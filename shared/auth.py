@@ -114,12 +114,12 @@ async def issue_token(
 
 
 class TokenRefused(Exception):
-    """A token that may not act: unknown, revoked or expired. `token` is its row when it names one."""
+    """A token that may not act: unknown, revoked or expired. `principal` is whose it is, when it names anyone."""
 
-    def __init__(self, reason: str, token: ApiToken | None = None) -> None:
+    def __init__(self, reason: str, principal: Principal | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.token = token
+        self.principal = principal
 
 
 _bearer = HTTPBearer(auto_error=False, description="An admin or supervisor token.")
@@ -139,23 +139,17 @@ async def authenticate(
         raise Unauthorized(messages.get(refused.reason, "The bearer token is not valid.")) from None
 
 
-def is_bootstrap(request: Request, token: str) -> bool:
-    return hmac.compare_digest(token.encode(), request.app.state.settings.admin_token.encode())
-
-
-def bootstrap_principal(request: Request) -> Principal:
-    return Principal(Role.admin, label=BOOTSTRAP_LABEL, client=client_address(request), user_agent=user_agent(request))
-
-
 async def principal_for(request: Request, session: AsyncSession, token: str) -> Principal:
     """Whose token this is: the bootstrap admin's, or an issued one still in force. Else TokenRefused."""
-    if is_bootstrap(request, token):
-        return bootstrap_principal(request)
+    if hmac.compare_digest(token.encode(), request.app.state.settings.admin_token.encode()):
+        return Principal(
+            Role.admin, label=BOOTSTRAP_LABEL, client=client_address(request), user_agent=user_agent(request)
+        )
     issued = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if issued is None:
         raise TokenRefused("unknown token")
     if refusal := issued.refusal(request.app.state.clock.now()):
-        raise TokenRefused(refusal, issued)
+        raise TokenRefused(refusal, principal_of(issued, request))
     return principal_of(issued, request)
 
 

@@ -19,15 +19,7 @@ from sqlalchemy import select
 from services.reports.figures import INTERVALS, Call, summary
 from services.reports.routes import Filters, calls_for, export_csv
 from shared import audit
-from shared.auth import (
-    Principal,
-    Role,
-    TokenRefused,
-    bootstrap_principal,
-    is_bootstrap,
-    principal_for,
-    principal_of,
-)
+from shared.auth import Principal, Role, TokenRefused, principal_for
 from shared.db import SessionDep
 from shared.incidents import timeline, visible_incident
 from shared.sessions import COOKIE, Lifetime, cookie_is_secure, cross_site, end_session, open_session, resume
@@ -142,23 +134,17 @@ async def sign_in(
         )
         return sign_in_page("Sign-in refused: the form was sent from another site.", status=403)
     try:
-        if is_bootstrap(request, token):
-            # One secret shared by whoever holds the settings: a session must name a person.
-            raise TokenRefused("bootstrap admin token")
         principal = await principal_for(request, session, token)
+        if principal.bootstrap:  # one secret shared by whoever holds the settings: a session must name a person
+            raise TokenRefused("bootstrap admin token", principal)
     except TokenRefused as refused:
         # The attempt names the token when it names one (revoked, expired, the bootstrap's), never what was typed.
-        if refused.token is not None:
-            who = audit.Actor.of(principal_of(refused.token, request))
-        elif is_bootstrap(request, token):
-            who = audit.Actor.of(bootstrap_principal(request))
-        else:
-            who = audit.Actor.at("unknown", request)
+        who = audit.Actor.of(refused.principal) if refused.principal else audit.Actor.at("unknown", request)
         await audit.record(
             session, actor=who, action="sign-in-failed", subject="dashboard", at=now, reason=refused.reason
         )
         return sign_in_page(REFUSALS.get(refused.reason, "That token is not valid."), status=401)
-    assert principal.token_id is not None  # the bootstrap token was refused above
+    assert principal.token_id is not None  # not the bootstrap token: refused above
     if COOKIE in request.cookies:  # a sign-in over another: the one before ends, not left to idle
         await end_session(session, request.cookies[COOKIE])
     session_id = await open_session(session, principal.token_id, Lifetime.of(request.app.state.settings), now)
