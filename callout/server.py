@@ -1,4 +1,4 @@
-"""Commands that run or administer Callout itself: serve, migrate, agencies, tokens."""
+"""Commands that run or administer Callout itself: serve, migrate, agencies, tokens (create, list, revoke)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ipaddress
 import os
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,6 +17,7 @@ import uvicorn
 from alembic import command as alembic_command
 from fastapi import FastAPI
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from callout import console_key, embedded
 from callout.compose import Part, build  # importing the services registers every model on Base.metadata
@@ -25,10 +26,11 @@ from services.alerts.settings import AlertsSettings
 from services.directory import service as directory
 from services.directory.schemas import AgencyIn
 from shared import audit
-from shared.auth import Role, issue_token
+from shared.auth import ApiToken, Role, issue_token
 from shared.db import Base, Database, DatabaseUnreachable, alembic_config, migrate, wait_for_database, where
 from shared.egress import egress_for
 from shared.logging import configure_logging
+from shared.sessions import revoke_token
 from shared.settings import DEVELOPMENT_ADMIN_TOKEN, Environment, Settings
 from shared.tables import Agency
 
@@ -221,8 +223,9 @@ def token() -> None:
 @token.command("create")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--agency", "slug", help="The agency a supervisor oversees.")
-@click.option("--label", required=True, help="Whose token this is, for the audit.")
-def token_create(role: str, slug: str | None, label: str) -> None:
+@click.option("--label", required=True, help="Whose token this is: the audit names them by it.")
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True, help="How long it works.")
+def token_create(role: str, slug: str | None, label: str, days: int) -> None:
     """Issue a token and print it, once; only its hash is kept."""
     if (role == Role.supervisor) != (slug is not None):
         raise click.ClickException("a supervisor token needs --agency; an admin token takes none")
@@ -235,11 +238,82 @@ def token_create(role: str, slug: str | None, label: str) -> None:
                 now = datetime.now(UTC)
                 subject = f"token create {role}" + (f" for {slug}" if slug else "")
                 await audit.record(session, actor="cli", action="change", subject=subject, at=now, label=label)
-                return await issue_token(session, role=Role(role), label=label, agency_id=agency_id, now=now)
+                life = timedelta(days=days)
+                return await issue_token(session, role=Role(role), label=label, agency_id=agency_id, now=now, life=life)
         finally:
             await database.close()
 
+    click.echo(asyncio.run(create(in_migrated_database())))
+    click.echo(f"It works for {days} days; `callout token revoke` ends it sooner.", err=True)
+
+
+def in_migrated_database() -> str:
     settings = load_settings()
     url = database_url(settings)
     migrate_when_reachable(url, settings, logger=stderr_log())
-    click.echo(asyncio.run(create(url)))
+    return url
+
+
+@token.command("list")
+def token_list() -> None:
+    """Every issued token: its id (as the audit names it), role, agency, label, and whether it still works."""
+
+    async def listed(url: str) -> list[tuple[ApiToken, str | None]]:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker() as session:
+                query = select(ApiToken, Agency.slug).outerjoin(Agency, Agency.id == ApiToken.agency_id)
+                return [(token, slug) for token, slug in await session.execute(query.order_by(ApiToken.id))]
+        finally:
+            await database.close()
+
+    now = datetime.now(UTC)
+    rows = [
+        (
+            str(t.id),
+            t.role,
+            slug or "(all)",
+            f"{t.created_at:%Y-%m-%d}",
+            f"{t.expires_at:%Y-%m-%d}",
+            f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "expired" if t.refusal(now) else "active",
+            t.label,
+        )
+        for t, slug in asyncio.run(listed(in_migrated_database()))
+    ]
+    header = ("id", "role", "agency", "created", "expires", "state", "label")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]))
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id (see `callout token list`): it stops working at once, its dashboard sessions
+    end."""
+
+    async def revoke(url: str) -> tuple[str, int, bool]:
+        database = Database.connect(url, pool_size=1)
+        try:
+            async with database.sessionmaker.begin() as session:
+                now = datetime.now(UTC)
+                revoked = await revoke_token(session, token_id, now)
+                if revoked is None:
+                    raise click.ClickException(f"no token {token_id}")
+                token, ended = revoked
+                await audit.record(
+                    session,
+                    actor="cli",
+                    action="change",
+                    subject=f"token revoke {token_id}",
+                    at=now,
+                    label=token.label,
+                    sessions_ended=ended,
+                )
+                return token.label, ended, token.revoked_at != now
+        finally:
+            await database.close()
+
+    label, ended, already = asyncio.run(revoke(in_migrated_database()))
+    state = "was already revoked" if already else "revoked"
+    click.echo(f"token {token_id} ({label}) {state}; {ended} dashboard session(s) ended")

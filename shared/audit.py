@@ -1,11 +1,14 @@
-"""The audit trail: every view of personal data and every admin change, appended with who, what and when, in
-the transaction that did it. Each record carries the hash of the one before it, so that `callout audit verify`
-finds any record altered or removed (all but the newest: keep the head hash it prints somewhere else)."""
+"""The audit trail: every view of personal data, every admin change and every dashboard sign-in, appended with
+who (the token, and the label naming whom it was issued to, or the advocate), from where (the client's address
+and user agent), what and when, in the transaction that did it. Each record carries the hash of the one before
+it, so that `callout audit verify` finds any record altered or removed (all but the newest: keep the head hash it
+prints somewhere else)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.auth import Principal, PrincipalDep
+from shared.auth import CLIENT_LENGTH, USER_AGENT_LENGTH, Principal, PrincipalDep, client_address, user_agent
 from shared.db import Base, SessionDep
 from shared.tables import UTC_TIMESTAMP
 
@@ -23,30 +26,56 @@ AUDIT_LOCK_ID = 7_317_001  # appends one at a time, so that each links to the on
 GENESIS = "0" * 64
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who acted, as the audit names them, and from where."""
+
+    name: str  # admin:bootstrap, admin:token-<id>, supervisor:token-<id>, advocate:<id>, cli, unknown
+    label: str | None = None  # whom the token was issued to
+    client: str | None = None  # the client's address, as uvicorn gives it
+    user_agent: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(actor_of(principal), principal.label, principal.client, principal.user_agent)
+
+    @classmethod
+    def at(cls, name: str, request: Request, label: str | None = None) -> Actor:
+        """Someone who has no principal (an advocate's link, a sign-in refused), seen in this request."""
+        return cls(name, label, client_address(request), user_agent(request))
+
+
 class AuditRecord(Base):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
-    actor: Mapped[str] = mapped_column(String(200))  # admin, supervisor:<token id>, advocate:<id>, cli
-    action: Mapped[str] = mapped_column(String(16))  # view | change | export
+    actor: Mapped[str] = mapped_column(String(200))  # see Actor.name
+    action: Mapped[str] = mapped_column(String(16))  # view | change | export | sign-in | sign-in-failed | sign-out
     subject: Mapped[str] = mapped_column(String(300))  # what: a route and its ids, never personal data
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    actor_label: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[str | None] = mapped_column(String(CLIENT_LENGTH))
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_LENGTH))
 
 
-def digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, detail: Any) -> str:
-    fields = [prev_hash, seq, at.isoformat(), actor, action, subject, detail]
+def digest(prev_hash: str, seq: int, at: datetime, who: Actor, action: str, subject: str, detail: Any) -> str:
+    fields = [prev_hash, seq, at.isoformat(), who.name, action, subject, detail]
+    # The label, address and user agent came later: a record without them (every older one) hashes as before,
+    # and one with them cannot lose them unseen.
+    if (who.label, who.client, who.user_agent) != (None, None, None):
+        fields.append({"actor_label": who.label, "client": who.client, "user_agent": who.user_agent})
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 async def record(
-    session: AsyncSession, *, actor: str | Principal, action: str, subject: str, at: datetime, **detail: Any
+    session: AsyncSession, *, actor: str | Principal | Actor, action: str, subject: str, at: datetime, **detail: Any
 ) -> None:
     """Append a record in the caller's transaction: it stands or falls with what it records. The actor is a token's
-    principal, or a name ("cli", "advocate:2")."""
-    actor = actor_of(actor) if isinstance(actor, Principal) else actor
+    principal (who and from where), an Actor, or a bare name ("cli")."""
+    who = Actor.of(actor) if isinstance(actor, Principal) else Actor(actor) if isinstance(actor, str) else actor
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK_ID})
     last = (await session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()))).first()
     seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
@@ -55,20 +84,24 @@ async def record(
         AuditRecord(
             seq=seq,
             at=at,
-            actor=actor,
+            actor=who.name,
             action=action,
             subject=subject,
             detail=detail,
             prev_hash=prev,
-            hash=digest(prev, seq, at, actor, action, subject, detail),
+            hash=digest(prev, seq, at, who, action, subject, detail),
+            actor_label=who.label,
+            client=who.client,
+            user_agent=who.user_agent,
         )
     )
     await session.flush()
 
 
 def actor_of(principal: Principal) -> str:
+    """The token that acted: its id (`callout token list` shows whose it is), or the bootstrap admin token."""
     role = principal.role.value
-    return role if principal.agency_id is None else f"{role}:agency-{principal.agency_id}"
+    return f"{role}:bootstrap" if principal.bootstrap else f"{role}:token-{principal.token_id}"
 
 
 async def verify(session: AsyncSession) -> tuple[int, list[str]]:
@@ -80,7 +113,8 @@ async def verify(session: AsyncSession) -> tuple[int, list[str]]:
             problems.append(f"records {expected_seq} to {r.seq - 1} are missing")
         if r.prev_hash != prev:
             problems.append(f"record {r.seq} does not follow the one before it")
-        if digest(r.prev_hash, r.seq, r.at, r.actor, r.action, r.subject, r.detail) != r.hash:
+        who = Actor(r.actor, r.actor_label, r.client, r.user_agent)
+        if digest(r.prev_hash, r.seq, r.at, who, r.action, r.subject, r.detail) != r.hash:
             problems.append(f"record {r.seq} was altered")
         prev, expected_seq = r.hash, r.seq + 1
     return count, problems

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Where failed attempts are counted (shared/ratelimit.py): this process's memory, or a shared store such as
     # async+redis://host:6379 so that every process counts together.
     rate_limit_storage: str = "async+memory://"
+    # A dashboard session ends after this long unused, and this long after its sign-in whatever happens.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -19,9 +19,11 @@ from callout import embedded
 from callout.compose import Part, build
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import Worker
+from shared.auth import Role
 from shared.clock import FakeClock
 from shared.db import Base, libpq_url, migrate
 from tests.browser import LAUNCH_ARGS, NoChromium, chromium_to_drive
+from tests.factories import issued_token
 from tests.fake_dns import FakeDns
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.processes import free_port
@@ -135,6 +137,12 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-un
 @pytest.fixture
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def issued_admin(app, clock: FakeClock) -> str:  # type: ignore[no-untyped-def]
+    """An admin token issued to a person: the dashboard takes no other (the bootstrap token names nobody)."""
+    return await issued_token(app.state.db, role=Role.admin, label="A. Admin", now=clock.now())
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.alerts.models import Notification
 from shared import webhooks
+from shared.auth import TOKEN_LIFE, Role, issue_token
 from shared.db import Database
-from shared.tables import Callout, Incident, ReceivedEvent, TimelineEntry
+from shared.tables import Agency, Callout, Incident, ReceivedEvent, TimelineEntry
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a test agency's fixed secret
 HOTLINE = "+12025550100"
@@ -123,3 +124,18 @@ async def count_rows(database_url: str) -> dict[str, int]:
 
 async def _count(session: AsyncSession, model: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def issued_token(
+    database: Database,
+    *,
+    role: Role,
+    label: str,
+    now: datetime,
+    agency: str | None = None,
+    life: timedelta = TOKEN_LIFE,
+) -> str:
+    """A token issued to a person, as `callout token create` issues one."""
+    async with database.sessionmaker.begin() as session:
+        agency_id = await session.scalar(select(Agency.id).where(Agency.slug == agency)) if agency else None
+        return await issue_token(session, role=role, label=label, agency_id=agency_id, now=now, life=life)

@@ -50,10 +50,10 @@ async def test_views_of_personal_data_and_admin_changes_are_recorded(
 
     recorded = await trail(database_url)
 
-    assert ("admin", "change", "PUT /v1/directory/agencies/{slug}") in recorded  # the program being set up
+    assert ("admin:bootstrap", "change", "PUT /v1/directory/agencies/{slug}") in recorded  # the program being set up
     assert ("advocate:2", "view", f"link page, callout {fake_twilio.texts[0].body.split()[1][:-1]}") in recorded
-    assert ("admin", "view", f"assessments of {ref}") in recorded
-    assert ("admin", "export", "reports/incidents.csv") in recorded
+    assert ("admin:bootstrap", "view", f"assessments of {ref}") in recorded
+    assert ("admin:bootstrap", "export", "reports/incidents.csv") in recorded
     assert not any("Ziggurat" in str(r) for r in await fetch(database_url, "SELECT * FROM audit_log"))
 
 

@@ -72,7 +72,7 @@ async def test_a_supervisor_tests_a_phone_and_sees_the_text_delivered_and_the_ca
     assert (on_their_way["text_result"], on_their_way["call_result"]) == ("sent", "ringing")
     assert "Callout's calls reach you" in pressed.text
     assert (done["text_result"], done["call_result"]) == ("delivered", "answered")
-    assert done["requested_by"] == "admin" and done["text_at"] and done["call_at"]
+    assert done["requested_by"] == "admin:bootstrap" and done["text_at"] and done["call_at"]
 
 
 async def test_a_test_says_what_failed_a_text_undelivered_and_a_call_that_reached_voicemail(

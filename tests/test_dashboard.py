@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page
 
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
-from tests.conftest import ADMIN_TOKEN, PUBLIC_URL
+from tests.conftest import PUBLIC_URL
 from tests.factories import PHONES, dv_event, make_program, post_event
 from tests.fake_twilio import FakeTwilio
 
@@ -35,16 +35,18 @@ async def two_calls(
     await worker.run_once()
 
 
-async def sign_in(page: Page, base: str) -> None:
+async def sign_in(page: Page, base: str, token: str) -> None:
     await page.goto(f"{base}/dashboard")
-    await page.fill("input[name=token]", ADMIN_TOKEN)
+    await page.fill("input[name=token]", token)
     await page.click("form.signin button")
     await page.wait_for_selector("#figures")
 
 
-async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(served: str, browser: Browser) -> None:
+async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(
+    served: str, browser: Browser, issued_admin: str
+) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 1000})
-    await sign_in(page, served)
+    await sign_in(page, served, issued_admin)
 
     assert "Calls2" in (await page.inner_text("#figures")).replace("\n", "")
     histogram = page.locator("#acceptance-histogram rect.bar")
@@ -68,9 +70,11 @@ async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(served
     assert "Calls0" in (await page.inner_text("#figures")).replace("\n", "")
 
 
-async def test_on_a_phone_it_fits_and_opens_an_incidents_timeline(served: str, browser: Browser) -> None:
+async def test_on_a_phone_it_fits_and_opens_an_incidents_timeline(
+    served: str, browser: Browser, issued_admin: str
+) -> None:
     page = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
-    await sign_in(page, served)
+    await sign_in(page, served, issued_admin)
 
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     await page.screenshot(path=SCREENSHOTS / "phone.png", full_page=True)

@@ -42,10 +42,12 @@ def shows_personal(html: str) -> list[str]:
 async def audit_details(database_url: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
-        rows = await conn.fetch("SELECT detail FROM audit_log WHERE subject LIKE 'link page%' ORDER BY seq")
+        rows = await conn.fetch(
+            "SELECT detail, client, user_agent FROM audit_log WHERE subject LIKE 'link page%' ORDER BY seq"
+        )
     finally:
         await conn.close()
-    return [json.loads(r["detail"]) for r in rows]
+    return [json.loads(r["detail"]) | {"client": r["client"], "user_agent": r["user_agent"]} for r in rows]
 
 
 async def test_before_anyone_accepts_the_page_shows_nothing_personal_and_a_preview_bot_is_audited_as_such(

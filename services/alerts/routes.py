@@ -526,14 +526,12 @@ async def audit_view(
     who = f"advocate:{notification.advocate_id}" if notification.advocate_id else f"{notification.role}:link"
     await audit.record(
         session,
-        actor=who,
+        actor=audit.Actor.at(who, request),
         action="view",
         subject=f"link page, callout {callout.code}",
         at=now,
         did=did,
         personal_data_shown=personal,
-        client=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent", "")[:200],
         **more,
     )
 

@@ -1,6 +1,7 @@
 """The supervisors' dashboard: one server-rendered page, usable on a phone, its charts drawn as SVG from the same
-figures as the reports API; filters are a form. Signing in keeps the token in an HttpOnly, SameSite=Strict cookie:
-a browser cannot send a bearer header, and a token in a URL would end up in logs and history."""
+figures as the reports API; filters are a form. Signing in with an issued token opens a server-side session
+(shared/sessions.py): the browser keeps only its random id, in an HttpOnly, SameSite=Strict cookie, never the token.
+Sign-in and sign-out refuse a POST from another site."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,26 +19,55 @@ from sqlalchemy import select
 from services.reports.figures import INTERVALS, Call, summary
 from services.reports.routes import Filters, calls_for, export_csv
 from shared import audit
-from shared.auth import Principal, Role, principal_for
+from shared.auth import Principal, Role, TokenRefused, principal_for
 from shared.db import SessionDep
 from shared.incidents import timeline, visible_incident
 from shared.security import csp_nonce
+from shared.sessions import COOKIE, Lifetime, cookie_is_secure, cross_site, end_session, open_session, resume
+from shared.settings import Settings
 from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident
 from shared.text import StorableStr
 
 router = APIRouter(tags=["reports"], include_in_schema=False)
-COOKIE = "callout_token"
+LEGACY_COOKIE = "callout_token"  # the raw token, as sign-in once kept it: cleared at the next sign-in
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 BINS = (60, 120, 300, 600, 1800, 3600)  # seconds: the edges of the acceptance-time histogram
 
 
 async def signed_in(request: Request, session: SessionDep) -> Principal | None:
-    token = request.cookies.get(COOKIE)
-    return await principal_for(request, session, token) if token else None
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
+        return None
+    lifetime = Lifetime.of(request.app.state.settings)
+    return await resume(request, session, session_id, lifetime, request.app.state.clock.now())
 
 
-def page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=html.escape(title), body=body, nonce=csp_nonce()), headers=HEADERS)
+def to_sign_in(request: Request) -> Response:
+    """Where a request without a session goes; one whose session has ended is told so, and its cookie dropped."""
+    ended = COOKIE in request.cookies
+    response = RedirectResponse("/dashboard/sign-in" + ("?ended=1" if ended else ""), status_code=303)
+    if ended:
+        response.delete_cookie(COOKIE, path=cookie_path(request))
+    return response
+
+
+def cookie_path(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return urlsplit(settings.public_link("/dashboard")).path  # as the browser sees it
+
+
+def page(title: str, body: str, principal: Principal | None = None, status: int = 200) -> HTMLResponse:
+    account = (
+        f'<form class=account method=post action="/dashboard/sign-out"><span>{html.escape(principal.label or "")}'
+        "</span><button>Sign out</button></form>"
+        if principal
+        else ""
+    )
+    return HTMLResponse(
+        PAGE.format(title=html.escape(title), account=account, body=body, nonce=csp_nonce()),
+        status_code=status,
+        headers=HEADERS,
+    )
 
 
 def period(
@@ -66,15 +96,87 @@ def period(
 PeriodDep = Annotated[Filters, Depends(period)]
 
 
+SIGN_IN_NOTES = {
+    "ended": "Your session ended. Sign in again.",
+    "out": "You are signed out.",
+}
+REFUSALS = {
+    "token revoked": "That token was revoked.",
+    "token expired": "That token has expired.",
+    "bootstrap admin token": "The bootstrap admin token is for the API and the command line, not the dashboard: "
+    'sign in with an admin token issued to you (callout token create --role admin --label "Your name").',
+}
+
+
+def sign_in_page(note: str = "", status: int = 200) -> HTMLResponse:
+    shown = f"<p class=note>{html.escape(note)}</p>" if note else ""
+    return page("Sign in", SIGN_IN.format(note=shown), status=status)
+
+
+@router.get("/dashboard/sign-in", response_class=HTMLResponse)
+async def sign_in_form(ended: bool = False, out: bool = False) -> HTMLResponse:
+    return sign_in_page(SIGN_IN_NOTES["ended"] if ended else SIGN_IN_NOTES["out"] if out else "")
+
+
 @router.post("/dashboard/sign-in")
 async def sign_in(
     request: Request, session: SessionDep, token: Annotated[StorableStr, Form(max_length=200)]
 ) -> Response:
-    if await principal_for(request, session, token) is None:
-        return page("Sign in", SIGN_IN.format(note="<p class=note>That token is not valid.</p>"))
+    """A session for an issued token. Every sign-in, and every one refused, is in the audit trail."""
+    now = request.app.state.clock.now()
+    if (elsewhere := cross_site(request)) is not None:
+        # Login CSRF: another site signing this browser in, as someone the attacker chose.
+        await audit.record(
+            session,
+            actor=audit.Actor.at("unknown", request),
+            action="sign-in-failed",
+            subject="dashboard",
+            at=now,
+            reason="cross-site request",
+            seen=elsewhere,
+        )
+        return sign_in_page("Sign-in refused: the form was sent from another site.", status=403)
+    try:
+        principal = await principal_for(request, session, token)
+        if principal.bootstrap:  # one secret shared by whoever holds the settings: a session must name a person
+            raise TokenRefused("bootstrap admin token", principal)
+    except TokenRefused as refused:
+        # The attempt names the token when it names one (revoked, expired, the bootstrap's), never what was typed.
+        who = audit.Actor.of(refused.principal) if refused.principal else audit.Actor.at("unknown", request)
+        await audit.record(
+            session, actor=who, action="sign-in-failed", subject="dashboard", at=now, reason=refused.reason
+        )
+        return sign_in_page(REFUSALS.get(refused.reason, "That token is not valid."), status=401)
+    assert principal.token_id is not None  # not the bootstrap token: refused above
+    if COOKIE in request.cookies:  # a sign-in over another: the one before ends, not left to idle
+        await end_session(session, request.cookies[COOKIE])
+    session_id = await open_session(session, principal.token_id, Lifetime.of(request.app.state.settings), now)
+    await audit.record(session, actor=principal, action="sign-in", subject="dashboard", at=now)
     response = RedirectResponse("/dashboard", status_code=303)
-    secure = request.url.scheme == "https"
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        path=cookie_path(request),
+        httponly=True,
+        samesite="strict",
+        secure=cookie_is_secure(request.app.state.settings),
+    )
+    response.delete_cookie(LEGACY_COOKIE)
+    return response
+
+
+@router.post("/dashboard/sign-out")
+async def sign_out(request: Request, session: SessionDep) -> Response:
+    if cross_site(request) is not None:  # another site may not end a session either
+        return sign_in_page("Sign-out refused: the form was sent from another site.", status=403)
+    principal = await signed_in(request, session)
+    if principal is not None:
+        await end_session(session, request.cookies[COOKIE])
+        await audit.record(
+            session, actor=principal, action="sign-out", subject="dashboard", at=request.app.state.clock.now()
+        )
+    response = RedirectResponse("/dashboard/sign-in?out=1", status_code=303)
+    response.delete_cookie(COOKIE, path=cookie_path(request))
     return response
 
 
@@ -82,7 +184,7 @@ async def sign_in(
 async def dashboard(request: Request, session: SessionDep, filters: PeriodDep) -> Response:
     principal = await signed_in(request, session)
     if principal is None:
-        return page("Sign in", SIGN_IN.format(note=""))
+        return to_sign_in(request)
     calls = await calls_for(session, principal, filters)
     figures = summary(calls)
     body = "".join(
@@ -95,7 +197,7 @@ async def dashboard(request: Request, session: SessionDep, filters: PeriodDep) -
             await open_callouts(session, principal),
         ]
     )
-    return page("Callout dashboard", body)
+    return page("Callout dashboard", body, principal)
 
 
 @router.get("/dashboard/export.csv")
@@ -103,7 +205,7 @@ async def dashboard_export(request: Request, session: SessionDep, filters: Perio
     """The de-identified CSV of what the dashboard shows (signed in by its cookie)."""
     principal = await signed_in(request, session)
     if principal is None:
-        return RedirectResponse("/dashboard", status_code=303)
+        return to_sign_in(request)
     return await export_csv(session, principal, filters, request)
 
 
@@ -111,7 +213,7 @@ async def dashboard_export(request: Request, session: SessionDep, filters: Perio
 async def incident_page(ref: str, request: Request, session: SessionDep) -> Response:
     principal = await signed_in(request, session)
     if principal is None:
-        return page("Sign in", SIGN_IN.format(note=""))
+        return to_sign_in(request)
     incident = await visible_incident(session, ref, principal)
     await audit.record(
         session,
@@ -131,7 +233,7 @@ async def incident_page(ref: str, request: Request, session: SessionDep) -> Resp
         f" · {html.escape(incident.status)}</h2><table class=timeline><tr><th>at (UTC)</th><th>stage</th>"
         f"<th>what</th></tr>{rows}</table>"
     )
-    return page(f"Timeline {incident.ref}", body)
+    return page(f"Timeline {incident.ref}", body, principal)
 
 
 def describe(data: dict[str, Any]) -> str:
@@ -284,4 +386,5 @@ table{{width:100%;border-collapse:collapse;font-size:.85rem;display:block;overfl
 td,th{{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #eee;white-space:nowrap}}
 td.data{{white-space:normal}}
 .empty,.note{{color:#777}}
-</style></head><body><h1>Callout · supervisors</h1>{body}</body></html>"""
+form.account{{display:flex;gap:.5rem;align-items:center;float:right;font-size:.8rem}}
+</style></head><body>{account}<h1>Callout · supervisors</h1>{body}</body></html>"""

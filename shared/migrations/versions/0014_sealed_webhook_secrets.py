@@ -1,7 +1,7 @@
 """agencies' webhook secrets sealed at rest, like personal data
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -14,7 +14,7 @@ from shared.crypto import Sealer
 from shared.settings import Settings
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
