@@ -42,6 +42,7 @@ class Fault:
     # "sms" or "voice" (a create), "list" (a lookup): the first such request gets it; None: the first request
     only: str | None = None
     retry_after: int | None = None  # seconds, sent as Retry-After
+    matching: str | None = None  # a create whose body (or TwiML) this regular expression finds; None: any
 
 
 @dataclass
@@ -179,9 +180,19 @@ class FakeTwilio:
     async def _create_call(self, request: web.Request) -> web.Response:
         return await self._create(request, "voice")
 
-    def _fault(self, kind: str) -> Fault | None:
-        """The fault this request gets, if any: the next one queued for its kind, else one drawn at random."""
-        fault = next((f for f in self.faults if f.only in (None, kind) and (kind != "list" or f.only)), None)
+    def _fault(self, kind: str, body: str = "") -> Fault | None:
+        """The fault this request gets, if any: the next one queued for its kind (and body), else one drawn at
+        random."""
+        fault = next(
+            (
+                f
+                for f in self.faults
+                if f.only in (None, kind)
+                and (kind != "list" or f.only)
+                and (f.matching is None or re.search(f.matching, body))
+            ),
+            None,
+        )
         if fault:
             self.faults.remove(fault)
             return fault
@@ -199,13 +210,13 @@ class FakeTwilio:
         self.requests += 1
         if request.match_info["sid"] != self.account_sid or not self._authorized(request):
             return self._error(401, 20003, "Authenticate")
-        fault = self._fault(kind)
+        posted = await request.post()
+        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+        fault = self._fault(kind, form.get("Body", "") if kind == "sms" else form.get("Twiml", ""))
         if fault and not fault.hang_after:
             if fault.hang:
                 await self._hang()
             return self._fault_answer(fault)
-        posted = await request.post()
-        form = {k: v for k, v in posted.items() if isinstance(v, str)}
         to, from_ = form.get("To", ""), form.get("From", "")
         body = form.get("Body", "") if kind == "sms" else form.get("Twiml", "")
         if not E164.match(to):

@@ -39,7 +39,7 @@ async def test_every_html_page_has_a_strict_csp_whose_nonce_is_its_own(
     await worker.run_once()
     link = fake_twilio.to(PHONES["luis"])[0].body.rsplit(" ", 1)[1].removeprefix(PUBLIC_URL)
 
-    pages = [await client.get(link), await client.get(link), await client.get("/dashboard")]
+    pages = [await client.get(link), await client.get(link), await client.get("/dashboard/sign-in")]
     api = await client.get("/v1/alerts/unreachable", headers=admin)
 
     nonces = []
