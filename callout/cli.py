@@ -24,6 +24,7 @@ COMMANDS = {
     "cad": ("callout.cad", "cad", "For CAD integrators: test your setup."),
     "demo": ("callout.demo", "demo", "Load a demo program, play one DV call end to end, print its timeline."),
     "reply": ("callout.reply", "reply", "Text Callout as an advocate would (accept, decline, progress)."),
+    "press": ("callout.reply", "press", "Press a key on a voice alert as an advocate would (1 accepts, 2 declines)."),
 }
 
 

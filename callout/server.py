@@ -25,7 +25,7 @@ from callout.config import load_settings
 from services.alerts.settings import AlertsSettings
 from services.directory import service as directory
 from services.directory.schemas import AgencyIn
-from shared import audit
+from shared import audit, crypto
 from shared.auth import ApiToken, Role, issue_token
 from shared.db import Base, Database, DatabaseUnreachable, alembic_config, migrate, wait_for_database, where
 from shared.egress import egress_for
@@ -46,8 +46,9 @@ def stderr_log() -> Any:
 
 
 def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) -> None:
-    """Wait for the database (CALLOUT_DATABASE_WAIT_SECONDS at most, a log line per try), then migrate. A
-    database that never answers, or refuses us, is a one-line error and exit status 1, not a traceback."""
+    """Wait for the database (CALLOUT_DATABASE_WAIT_SECONDS at most, a log line per try), then migrate, and open
+    what is sealed in it (agencies' secrets, personal data) with this process's keys. A database that never
+    answers, or refuses us, is a one-line error and exit status 1, not a traceback."""
     try:
         asyncio.run(wait_for_database(url, settings.database_wait_seconds, logger=logger))
     except DatabaseUnreachable as exc:
@@ -57,6 +58,7 @@ def migrate_when_reachable(url: str, settings: Settings, *, logger: Any = None) 
             "the database at {host}:{port} refused Callout: {error}".format(**where(url), error=exc)
         ) from None
     migrate(url)
+    crypto.configure(settings.data_keys)
 
 
 def is_loopback(host: str) -> bool:

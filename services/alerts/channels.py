@@ -78,8 +78,10 @@ class ConsoleChannel:
         return "console-" + secrets.token_hex(8)
 
     async def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> str:
-        said = ET.fromstring(twiml).findtext(".//Say") or ""  # noqa: S314 - TwiML we built ourselves
-        print(f"\n📞 CALL to {masked(to)}: “{said}”\n", file=self.out, flush=True)
+        call = ET.fromstring(twiml)  # noqa: S314 - TwiML we built ourselves
+        said, gather = call.findtext(".//Say") or "", call.find(".//Gather")
+        answer = f'\n   answer it: callout press "{gather.get("action")}" 1' if gather is not None else ""
+        print(f"\n📞 CALL to {masked(to)}: “{said}”{answer}\n", file=self.out, flush=True)
         return "console-" + secrets.token_hex(8)
 
     async def find_sent(self, *, channel: str, to: str, since: datetime, marker: str) -> str | None:
