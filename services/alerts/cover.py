@@ -73,11 +73,8 @@ async def send_cover_texts(session: AsyncSession, *, now: datetime, settings: Al
     )
     if not due:
         return 0
-    zones = dict(
-        (await session.execute(select(Agency.id, Agency.timezone).where(Agency.id.in_({r.agency_id for r in due}))))
-        .tuples()
-        .all()
-    )
+    agencies = select(Agency.id, Agency.timezone).where(Agency.id.in_({r.agency_id for r in due}))
+    zones: dict[int, str] = dict((await session.execute(agencies)).all())
     for request in due:
         shift = {
             "role": request.role,

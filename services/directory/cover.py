@@ -199,7 +199,7 @@ async def take(session: AsyncSession, agency: Agency, advocate: Advocate, reques
         )
     }
     if not free:  # on call there since it was asked (another cover taken, a schedule changed), or texts fail them
-        note = "You are on call in that area at that time already, so this one is not yours to take."
+        note = "This one is not yours to take: you are on call in that area then already, or texts cannot reach you."
         return Acted(note, "busy", request.id)
     asker = await session.get_one(Advocate, request.advocate_id)
     spec = OverrideIn(
@@ -330,7 +330,10 @@ async def page_for(
         request = asked_for(shift, mine)
         asked = None
         if request is not None:
-            asked = f"Cover asked: {len(request.offers)} texted, nobody has taken it yet."
+            others = len(request.offers)
+            asked = f"Cover asked of {others} {'other' if others == 1 else 'others'}; nobody has taken it yet."
+            if not others:
+                asked = "Cover asked; nobody else in the area is free then."
         shifts.append(
             ShiftRow(
                 when=span(shift.starts_at, shift.ends_at, zone),
