@@ -10,7 +10,7 @@ import secrets
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
@@ -349,6 +349,14 @@ class CoverStatus(StrEnum):
     withdrawn = "withdrawn"  # the asker took the shift back before anyone took it
 
 
+class CoverOffer(TypedDict):
+    """One advocate a cover request asks, as its JSON column keeps them."""
+
+    advocate_id: int
+    key: str
+    phone: str
+
+
 class CoverRequest(Base):
     """An advocate who cannot take a shift asks for cover. The directory decides who may take it (`offers`, when
     asked) and who did (the first, under this row's lock); the alerts service texts the offers when
@@ -379,8 +387,7 @@ class CoverRequest(Base):
     filled_by: Mapped[int | None] = mapped_column(ForeignKey("advocates.id", ondelete="SET NULL"))
     filled_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
     override_id: Mapped[int | None] = mapped_column(ForeignKey("overrides.id", ondelete="SET NULL"))
-    # Who may take it, found when asked: [{"advocate_id": 3, "key": "luis", "phone": "+1..."}].
-    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    offers: Mapped[list[CoverOffer]] = mapped_column(JSONB, default=list)  # who may take it, found when asked
     offers_due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # the offers to text, from then
     outcome_due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # taken or withdrawn: to tell, from then
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import or_, select
@@ -76,11 +75,9 @@ async def send_cover_texts(session: AsyncSession, *, now: datetime, settings: Al
     agencies = select(Agency.id, Agency.timezone).where(Agency.id.in_({r.agency_id for r in due}))
     zones: dict[int, str] = dict((await session.execute(agencies)).all())
     for request in due:
-        shift = {
-            "role": request.role,
-            "area": request.area,
-            "when": span(request.starts_at, request.ends_at, zones[request.agency_id]),
-        }
+        shift = messages.CoverShift(
+            request.role, request.area, span(request.starts_at, request.ends_at, zones[request.agency_id])
+        )
         if request.offers_due_at is not None and request.offers_due_at <= now:
             request.offers_due_at = None
             if request.status == CoverStatus.open:  # taken or withdrawn before the texts went: nothing to offer
@@ -93,13 +90,13 @@ async def send_cover_texts(session: AsyncSession, *, now: datetime, settings: Al
 
 
 async def offer(
-    session: AsyncSession, request: CoverRequest, shift: dict[str, Any], *, now: datetime, settings: AlertsSettings
+    session: AsyncSession, request: CoverRequest, shift: messages.CoverShift, *, now: datetime, settings: AlertsSettings
 ) -> None:
     """Each advocate asked gets their own link: the page it opens is theirs, where the first to take it has it."""
     for person in request.offers:
         link = new_cover_link(session, person["advocate_id"], sent_as="offer", now=now, settings=settings)
         queue_cover_text(
-            session, person["advocate_id"], person["phone"], messages.cover_offer_sms(**shift, link=link), now=now
+            session, person["advocate_id"], person["phone"], messages.cover_offer_sms(shift, link), now=now
         )
     await audit.record(
         session,
@@ -113,7 +110,9 @@ async def offer(
     log.info("cover.offered", cover_request=request.id, advocates=len(request.offers))
 
 
-async def tell_outcome(session: AsyncSession, request: CoverRequest, shift: dict[str, Any], *, now: datetime) -> None:
+async def tell_outcome(
+    session: AsyncSession, request: CoverRequest, shift: messages.CoverShift, *, now: datetime
+) -> None:
     """Taken: the asker is told who covers them, the taker thanked, the others told it is taken. Withdrawn: the
     others are told it is no longer needed."""
     taker = next((p for p in request.offers if p["advocate_id"] == request.filled_by), None)
@@ -122,14 +121,14 @@ async def tell_outcome(session: AsyncSession, request: CoverRequest, shift: dict
         asker = await session.get(AdvocatePhone, request.advocate_id)
         if asker is not None:
             queue_cover_text(
-                session, asker.advocate_id, asker.phone, messages.covered_sms(**shift, key=taker["key"]), now=now
+                session, asker.advocate_id, asker.phone, messages.covered_sms(shift, taker["key"]), now=now
             )
             told.append("asker")
-        queue_cover_text(session, taker["advocate_id"], taker["phone"], messages.cover_yours_sms(**shift), now=now)
+        queue_cover_text(session, taker["advocate_id"], taker["phone"], messages.cover_yours_sms(shift), now=now)
         told.append(taker["key"])
     others = [p for p in request.offers if p is not taker]
     for person in others:
-        body = messages.cover_taken_sms(**shift) if taker else messages.cover_withdrawn_sms(**shift)
+        body = messages.cover_taken_sms(shift) if taker else messages.cover_withdrawn_sms(shift)
         queue_cover_text(session, person["advocate_id"], person["phone"], body, now=now)
         told.append(person["key"])
     await audit.record(

@@ -3,6 +3,8 @@ never a name, an address, a phone number or a screen answer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -109,24 +111,42 @@ def unreachable_sms(*, key: str, channel: str, code: int | None, reason: str) ->
     return f"Callout: Callout's {CHANNEL_WORDS.get(channel, channel)} cannot reach advocate {key}'s phone: {reason}."
 
 
-def cover_offer_sms(*, role: str, area: str, when: str, link: str) -> str:
-    return f"Callout: cover is asked for as {role}, area {area}, {when}. The first to take it has it: {link}"
+@dataclass(frozen=True)
+class CoverShift:
+    """A shift cover is asked for, as texts say it: its role, area and time (the agency's)."""
+
+    role: str
+    area: str
+    when: str
 
 
-def covered_sms(*, role: str, area: str, when: str, key: str) -> str:
-    return f"Callout: {key} covers your {role} shift, area {area}, {when}. You are not on call then."
+def cover_offer_sms(shift: CoverShift, link: str) -> str:
+    return (
+        f"Callout: cover is asked for as {shift.role}, area {shift.area}, {shift.when}. The first to take it has it: "
+        + link
+    )
 
 
-def cover_yours_sms(*, role: str, area: str, when: str) -> str:
-    return f"Callout: thank you. You are on call as {role}, area {area}, {when}."
+def covered_sms(shift: CoverShift, key: str) -> str:
+    return f"Callout: {key} covers your {shift.role} shift, area {shift.area}, {shift.when}. You are not on call then."
 
 
-def cover_taken_sms(*, role: str, area: str, when: str) -> str:
-    return f"Callout: the {role} shift, area {area}, {when}, you were asked to cover is taken. Thank you."
+def cover_yours_sms(shift: CoverShift) -> str:
+    return f"Callout: thank you. You are on call as {shift.role}, area {shift.area}, {shift.when}."
 
 
-def cover_withdrawn_sms(*, role: str, area: str, when: str) -> str:
-    return f"Callout: the {role} shift, area {area}, {when}, you were asked to cover no longer needs it. Thank you."
+def cover_taken_sms(shift: CoverShift) -> str:
+    return (
+        f"Callout: the {shift.role} shift, area {shift.area}, {shift.when}, you were asked to cover is taken. "
+        "Thank you."
+    )
+
+
+def cover_withdrawn_sms(shift: CoverShift) -> str:
+    return (
+        f"Callout: the {shift.role} shift, area {shift.area}, {shift.when}, you were asked to cover no longer "
+        "needs it. Thank you."
+    )
 
 
 def cover_link_sms(links: list[str]) -> str:
@@ -136,10 +156,10 @@ def cover_link_sms(links: list[str]) -> str:
 NOT_AN_ADVOCATE = "Callout: this phone is not an advocate's in Callout's directory, so it has no cover page."
 
 
-def unfilled_cover_sms(*, key: str, role: str, area: str, when: str) -> str:
+def unfilled_cover_sms(shift: CoverShift, key: str) -> str:
     return (
-        f"Callout: advocate {key} asked for cover as {role}, area {area}, {when}, and nobody has taken it. They stay "
-        "on call then unless you arrange cover (an override in the directory)."
+        f"Callout: advocate {key} asked for cover as {shift.role}, area {shift.area}, {shift.when}, and nobody has "
+        "taken it. They stay on call then unless you arrange cover (an override in the directory)."
     )
 
 

@@ -63,7 +63,7 @@ async def tell(session: AsyncSession, watch: ContactWatch, *, agency_id: int, no
     for cover in watch.unfilled_cover:
         if await once(session, f"cover:{cover.id}", agency_id, now):
             when = span(max(cover.starts_at, now), cover.ends_at, watch.timezone)
-            body = messages.unfilled_cover_sms(key=cover.advocate, role=cover.role, area=cover.area, when=when)
+            body = messages.unfilled_cover_sms(messages.CoverShift(cover.role, cover.area, when), cover.advocate)
             tell_supervisors(session, watch, (cover.area,), body, but=cover.advocate_id, now=now)
             await audit.record(
                 session,

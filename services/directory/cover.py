@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -28,7 +27,7 @@ from shared.auth import hash_token
 from shared.local_time import span
 from shared.problems import Invalid, NotFound
 from shared.security import csp_nonce
-from shared.tables import Agency, CoverLink, CoverRequest, CoverStatus, Unreachable, Wake, wake_alerts
+from shared.tables import Agency, CoverLink, CoverOffer, CoverRequest, CoverStatus, Unreachable, Wake, wake_alerts
 
 COVER_AHEAD = timedelta(days=14)  # the shifts an advocate's page lists
 UNFILLED_TOLD_AHEAD = timedelta(hours=24)  # an open request this close to its shift is texted to the supervisors
@@ -91,7 +90,7 @@ async def own_shifts(session: AsyncSession, agency: Agency, advocate: Advocate, 
 
 async def eligible(
     session: AsyncSession, agency: Agency, area: Area, asker_id: int, starts: datetime, ends: datetime
-) -> list[dict[str, Any]]:
+) -> list[CoverOffer]:
     """Who may be asked to cover `starts`..`ends` in `area`: the offers a request keeps."""
     schedule = await schedule_for(session, agency, area, starts, ends)
     on_call_then = {slot.advocate_id for slot in schedule.slots(starts, ends)}
@@ -104,14 +103,14 @@ async def eligible(
         )
     )
     return [
-        {"advocate_id": a.id, "key": a.key, "phone": a.phone}
+        CoverOffer(advocate_id=a.id, key=a.key, phone=a.phone)
         for a in sorted(others, key=lambda a: a.key)
         if a.phone not in cut_off
     ]
 
 
 def offered_ids(request: CoverRequest) -> set[int]:
-    return {int(offer["advocate_id"]) for offer in request.offers}
+    return {offer["advocate_id"] for offer in request.offers}
 
 
 async def open_requests_of(session: AsyncSession, advocate: Advocate, now: datetime) -> list[CoverRequest]:
@@ -193,7 +192,7 @@ async def take(session: AsyncSession, agency: Agency, advocate: Advocate, reques
         return Acted("This shift no longer needs cover. Thank you.", "not needed", request.id)
     area = await session.scalar(select(Area).where(Area.agency_id == agency.id, Area.code == request.area))
     free = area is not None and advocate.id in {
-        int(o["advocate_id"])
+        o["advocate_id"]
         for o in await eligible(
             session, agency, area, request.advocate_id, max(request.starts_at, now), request.ends_at
         )
@@ -276,7 +275,7 @@ async def described(session: AsyncSession, agency: Agency, requests: list[CoverR
             status=r.status,
             asked_at=r.asked_at,
             asked_via=r.asked_via,
-            offered=[str(o["key"]) for o in r.offers],
+            offered=[o["key"] for o in r.offers],
             filled_by=keys.get(r.filled_by) if r.filled_by is not None else None,
             filled_at=r.filled_at,
         )
