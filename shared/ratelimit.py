@@ -1,7 +1,7 @@
-"""Failures limited per client address: wrong sign-ins, unknown link, PIN and feed tokens, CAD posts whose signature
-fails. Only failures count, so legitimate traffic — a dispatch centre posting hundreds of signed events a second from
-one address — is never limited; a client over its limit is answered 429 (problem+json, Retry-After) before any of
-its requests of that kind reaches a route (or the database).
+"""Failures limited per client address: wrong sign-ins, unknown link, PIN, cover-page and feed tokens, CAD posts
+whose signature fails. Only failures count, so legitimate traffic — a dispatch centre posting hundreds of signed
+events a second from one address — is never limited; a client over its limit is answered 429 (problem+json,
+Retry-After) before any of its requests of that kind reaches a route (or the database).
 
 Counts are kept by `limits` (moving windows) in CALLOUT_RATE_LIMIT_STORAGE: this process's memory by default, or a
 shared store (`async+redis://…`) so that several processes count together. The client address is the one the
@@ -37,6 +37,7 @@ LIMITS = (
     FailureLimit("sign_in", frozenset({"POST"}), "/dashboard/sign-in", parse("10/15 minutes"), lambda s: s != 303),
     FailureLimit("link", frozenset({"GET", "POST"}), "/l/", parse("30/10 minutes"), lambda s: s == 404),
     FailureLimit("pin_link", frozenset({"GET", "POST"}), "/p/", parse("30/10 minutes"), lambda s: s == 404),
+    FailureLimit("cover_link", frozenset({"GET", "POST"}), "/c/", parse("30/10 minutes"), lambda s: s == 404),
     FailureLimit("feed", frozenset({"GET"}), "/v1/directory/feeds/", parse("30/10 minutes"), lambda s: s == 404),
     FailureLimit("cad_signature", frozenset({"POST"}), "/v1/cad/", parse("60/minute"), lambda s: s == 401),
 )

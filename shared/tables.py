@@ -10,7 +10,7 @@ import secrets
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
@@ -342,3 +342,66 @@ def record_stage(
 async def wake_alerts(session: AsyncSession | AsyncConnection, wake: Wake = Wake.callouts) -> None:
     """Wake the alerts workers' loop for `wake` when this transaction commits (NOTIFY is delivered on commit)."""
     await session.execute(text(f"NOTIFY {wake.value}"))
+
+
+class CoverStatus(StrEnum):
+    open = "open"  # offered, nobody has taken it yet
+    filled = "filled"  # taken: an override puts the taker on call in the asker's place
+    withdrawn = "withdrawn"  # the asker took the shift back before anyone took it
+
+
+class CoverOffer(TypedDict):
+    """One advocate a cover request asks, as its JSON column keeps them."""
+
+    advocate_id: int
+    key: str
+    phone: str
+
+
+class CoverRequest(Base):
+    """An advocate who cannot take a shift asks for cover. The directory decides who may take it (`offers`, when
+    asked) and who did (the first, under this row's lock); the alerts service texts the offers when
+    `offers_due_at` comes and what came of it when `outcome_due_at` comes. Holds advocates' ids, keys and phones
+    (as a callout's roster does), never anything about a call."""
+
+    __tablename__ = "cover_requests"
+    __table_args__ = (
+        Index("ix_cover_requests_agency_ends", "agency_id", "ends_at"),
+        Index(
+            "ix_cover_requests_due",
+            "offers_due_at",
+            "outcome_due_at",
+            postgresql_where=text("offers_due_at IS NOT NULL OR outcome_due_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    area: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    advocate_id: Mapped[int] = mapped_column(ForeignKey("advocates.id", ondelete="CASCADE"))  # who asks
+    starts_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    ends_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    status: Mapped[CoverStatus] = mapped_column(String(16), default=CoverStatus.open)
+    asked_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    asked_via: Mapped[str] = mapped_column(String(16))  # "page", or "COVER text" (a page opened from its reply)
+    filled_by: Mapped[int | None] = mapped_column(ForeignKey("advocates.id", ondelete="SET NULL"))
+    filled_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)
+    override_id: Mapped[int | None] = mapped_column(ForeignKey("overrides.id", ondelete="SET NULL"))
+    offers: Mapped[list[CoverOffer]] = mapped_column(JSONB, default=list)  # who may take it, found when asked
+    offers_due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # the offers to text, from then
+    outcome_due_at: Mapped[datetime | None] = mapped_column(UTC_TIMESTAMP)  # taken or withdrawn: to tell, from then
+
+
+class CoverLink(Base):
+    """The secret address of an advocate's own cover page (`/c/{token}`, served by the directory), texted by the
+    alerts service in an offer or in answer to COVER; only its hash is kept."""
+
+    __tablename__ = "cover_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    advocate_id: Mapped[int] = mapped_column(ForeignKey("advocates.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_as: Mapped[str] = mapped_column(String(8))  # "reply" (to a COVER text) or "offer"
+    created_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+    expires_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)

@@ -42,6 +42,7 @@ OPEN = {
     "/v1/twilio/": {403, 422},  # Twilio's signature, or nothing (the query its URLs carry is read first)
     "/l/{token}": {404},  # the token is the key: a guess finds nothing
     "/p/{token}": {404},
+    "/c/{token}": {404},
     "/v1/directory/feeds/{token}.ics": {404},
 }
 # Routes that answer a supervisor for their own agency (no agency in the path): they must hold nothing of metro's.

@@ -47,6 +47,18 @@ class CoverageGap(Value):
     ends_at: datetime
 
 
+class UnfilledCover(Value):
+    """Cover an advocate asked for and nobody has taken, for a shift starting within a day."""
+
+    id: int
+    area: str
+    role: str
+    advocate_id: int
+    advocate: str  # their key
+    starts_at: datetime
+    ends_at: datetime
+
+
 class ContactWatch(Value):
     """The directory's answer about an agency's people's phones: who is at risk soon, and whom to tell."""
 
@@ -58,6 +70,7 @@ class ContactWatch(Value):
     areas_of: dict[int, tuple[str, ...]]  # each active advocate's areas
     keys: dict[int, str]  # each active advocate's key
     gaps: tuple[CoverageGap, ...]  # starting within two days
+    unfilled_cover: tuple[UnfilledCover, ...] = ()  # a directory of the release before sends none
 
 
 Question = tuple[str, str | None, str | None, str]

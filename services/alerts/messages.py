@@ -3,6 +3,8 @@ never a name, an address, a phone number or a screen answer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -17,7 +19,11 @@ PROGRESS_WORDS = {
     Stage.closed: "closed",
 }
 PROGRESS_HELP = "As you go, reply ENROUTE, ONSCENE, CONTACTED, REFUSED (survivor declined) or CLOSED."
-HELP = "Callout: reply 1 to accept or 2 to decline, adding the code if you have several (1 K7Q2). " + PROGRESS_HELP
+HELP = (
+    "Callout: reply 1 to accept or 2 to decline, adding the code if you have several (1 K7Q2). "
+    + PROGRESS_HELP
+    + " Text COVER to ask for cover of a shift, or to take one."
+)
 
 
 def where(area: str | None) -> str:
@@ -103,6 +109,58 @@ def unreachable_sms(*, key: str, channel: str, code: int | None, reason: str) ->
             "the escalation calls. Ask them to text START to Callout's number."
         )
     return f"Callout: Callout's {CHANNEL_WORDS.get(channel, channel)} cannot reach advocate {key}'s phone: {reason}."
+
+
+@dataclass(frozen=True)
+class CoverShift:
+    """A shift cover is asked for, as texts say it: its role, area and time (the agency's)."""
+
+    role: str
+    area: str
+    when: str
+
+
+def cover_offer_sms(shift: CoverShift, link: str) -> str:
+    return (
+        f"Callout: cover is asked for as {shift.role}, area {shift.area}, {shift.when}. The first to take it has it: "
+        + link
+    )
+
+
+def covered_sms(shift: CoverShift, key: str) -> str:
+    return f"Callout: {key} covers your {shift.role} shift, area {shift.area}, {shift.when}. You are not on call then."
+
+
+def cover_yours_sms(shift: CoverShift) -> str:
+    return f"Callout: thank you. You are on call as {shift.role}, area {shift.area}, {shift.when}."
+
+
+def cover_taken_sms(shift: CoverShift) -> str:
+    return (
+        f"Callout: the {shift.role} shift, area {shift.area}, {shift.when}, you were asked to cover is taken. "
+        "Thank you."
+    )
+
+
+def cover_withdrawn_sms(shift: CoverShift) -> str:
+    return (
+        f"Callout: the {shift.role} shift, area {shift.area}, {shift.when}, you were asked to cover no longer "
+        "needs it. Thank you."
+    )
+
+
+def cover_link_sms(links: list[str]) -> str:
+    return "Callout: your cover page, to ask for cover of a shift or take one: " + " ".join(links)
+
+
+NOT_AN_ADVOCATE = "Callout: this phone is not an advocate's in Callout's directory, so it has no cover page."
+
+
+def unfilled_cover_sms(shift: CoverShift, key: str) -> str:
+    return (
+        f"Callout: advocate {key} asked for cover as {shift.role}, area {shift.area}, {shift.when}, and nobody has "
+        "taken it. They stay on call then unless you arrange cover (an override in the directory)."
+    )
 
 
 CHANNEL_WORDS = {"sms": "texts", "voice": "calls"}

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from twilio.request_validator import RequestValidator
 
-from services.alerts import escalation, messages, page, phones
+from services.alerts import cover, escalation, messages, page, phones
 from services.alerts.callout import Answered, Progressed
 from services.alerts.escalation import person_of
 from services.alerts.models import Notification, NotificationStatus, ProviderEvent
@@ -272,8 +272,8 @@ async def inbound_sms(request: Request, session: SessionDep, signature: TwilioSi
 
 
 async def apply_text(request: Request, session: SessionDep, form: dict[str, str], now: Any) -> Response:
-    """What an advocate's text does, once: START lifts an opt-out; a six-digit code proves the phone; else an
-    answer or progress."""
+    """What an advocate's text does, once: START lifts an opt-out; a six-digit code proves the phone; COVER answers
+    with a link to their cover page; else an answer or progress."""
     settings = request.app.state.settings
     if proven := await phones.prove(session, form.get("From", ""), form.get("Body", ""), now=now, settings=settings):
         return Response(messages.twiml_message(proven), media_type=TWIML)
@@ -286,6 +286,9 @@ async def apply_text(request: Request, session: SessionDep, form: dict[str, str]
             delete(Unreachable).where(Unreachable.phone == form.get("From", ""), Unreachable.channel == "sms")
         )
         return Response(messages.twiml_message("Callout texts are back on for this phone."), media_type=TWIML)
+    if word == "COVER":  # a link to the sender's own cover page (services/alerts/cover.py)
+        answer = await cover.cover_reply(session, form.get("From", ""), now=now, settings=settings)
+        return Response(messages.twiml_message(answer), media_type=TWIML)
     reply = parse(form.get("Body", ""))
     if reply is None:
         return Response(messages.twiml_message(messages.HELP), media_type=TWIML)

@@ -3,8 +3,9 @@ whose phone is not proven or cannot be reached, and a phone found unreachable (a
 number the provider refuses) — at once, to the supervisors of every agency that advocate serves.
 
 And a stretch of time with nobody on call in a role in an area, two days before it starts and again four hours
-before. The directory knows who is on call and who supervises them (`ContactWatch`); this module decides what to say and
-to whom, and says each thing once (`StaffNotice`), however often the watch looks."""
+before; and cover an advocate asked for that nobody has taken, a day before the shift. The directory knows who is on
+call and who supervises them (`ContactWatch`); this module decides what to say and to whom, and says each thing once
+(`StaffNotice`), however often the watch looks."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from services.alerts.callout import Person
 from services.alerts.directory_client import ContactWatch
 from services.alerts.models import StaffNotice
 from services.alerts.page import local_time
+from shared import audit
+from shared.local_time import span
 from shared.tables import AdvocatePhone, Unreachable, Wake, wake_alerts
 
 WINDOW_HOURS = 24  # how far ahead an unproven or unreachable phone on call is called out
@@ -56,6 +59,20 @@ async def tell(session: AsyncSession, watch: ContactWatch, *, agency_id: int, no
                 ends=local_time(gap.ends_at, watch.timezone),
             )
             tell_supervisors(session, watch, (gap.area,), body, but=None, now=now)
+            told += 1
+    for cover in watch.unfilled_cover:
+        if await once(session, f"cover:{cover.id}", agency_id, now):
+            when = span(max(cover.starts_at, now), cover.ends_at, watch.timezone)
+            body = messages.unfilled_cover_sms(messages.CoverShift(cover.role, cover.area, when), cover.advocate)
+            tell_supervisors(session, watch, (cover.area,), body, but=cover.advocate_id, now=now)
+            await audit.record(
+                session,
+                actor="alerts",
+                action="change",
+                subject=f"cover request {cover.id}",
+                at=now,
+                did="unfilled told",
+            )
             told += 1
     cut_off = await session.execute(
         select(Unreachable, AdvocatePhone.advocate_id)

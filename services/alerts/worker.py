@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
-from services.alerts import escalation, feeds, leases, phones, watch
+from services.alerts import cover, escalation, feeds, leases, phones, watch
 from services.alerts.callout import Due, Person, Roster, RosterSource
 from services.alerts.channels import UNREACHABLE_CODES, Channel, SendFailed
 from services.alerts.directory_client import DirectoryClient, DirectoryUnavailable, OnCallAnswer
@@ -211,12 +211,13 @@ class Worker:
         return len(due)
 
     async def send_codes(self) -> int:
-        """Text a code to each phone the directory asked to prove, and send the tests supervisors asked for (a loop
-        of its own, woken by the directory)."""
+        """Text a code to each phone the directory asked to prove, send the tests supervisors asked for, and the
+        texts of cover requests (a loop of its own, woken by the directory)."""
         async with self.db.sessionmaker.begin() as session:
             now, limit = self.clock.now(), self.settings.worker_concurrency
             codes = await phones.send_codes(session, now=now, settings=self.settings, limit=limit)
-            return codes + await phones.send_tests(session, now=now, settings=self.settings, limit=limit)
+            tests = await phones.send_tests(session, now=now, settings=self.settings, limit=limit)
+            return codes + tests + await cover.send_cover_texts(session, now=now, settings=self.settings, limit=limit)
 
     async def watch_contacts(self) -> int:
         """Tell each agency's supervisors what may leave a call unanswered: their people's phones, coverage gaps

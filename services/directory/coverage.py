@@ -9,7 +9,8 @@ look, so that it is told once. One with no start in sight (an area nobody has ev
 which moves a day at a time.
 
 The contact watch: everyone on call soon whose phone may fail them (not proven, or a channel that cannot reach
-it), with the gaps starting within two days — what the alerts service tells supervisors."""
+it), with the gaps starting within two days and the cover asked for and not taken a day before its shift — what
+the alerts service tells supervisors."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.directory.cover import unfilled_soon
 from services.directory.models import Area
 from services.directory.roster import ROLE_ORDER, Slot, schedule_for, speaks
 from services.directory.schemas import ContactWatchOut, CoverageGap, CoverageOut, LanguageGap, OnCall, ShiftAhead
@@ -161,4 +163,5 @@ async def contact_watch(session: AsyncSession, agency: Agency, now: datetime, wi
         supervisors=supervisors,
         areas_of=areas_of,
         keys=keys,
+        unfilled_cover=await unfilled_soon(session, agency, now),
     )

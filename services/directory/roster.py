@@ -194,7 +194,13 @@ def apply_overrides(slots: list[Slot], overrides: Sequence[Override], advocates:
         if o.replaces_id is not None:
             replaced = advocates.get(o.replaces_id)
             reason += f", covering for {replaced.key if replaced else 'someone no longer active'}"
-        result.append(Slot(o.advocate_id, o.role, o.starts_at, o.ends_at, reason, override=True))
+        # Someone covering who is covered in turn (they took a shift, then asked cover for it): a later override
+        # replacing them cuts their override as it cuts a scheduled slot.
+        pieces = [(o.starts_at, o.ends_at)]
+        for later in overrides:
+            if later.id > o.id and later.replaces_id == o.advocate_id and later.role == o.role:
+                pieces = subtract(pieces, (later.starts_at, later.ends_at))
+        result += [Slot(o.advocate_id, o.role, b, e, reason, override=True) for b, e in pieces]
     return result
 
 

@@ -8,12 +8,13 @@ import hmac
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import schedules, service
+from services.directory import cover, schedules, service
 from services.directory.coverage import contact_watch, coverage_gaps
 from services.directory.policies import policy_for, put_policy
 from services.directory.roster import on_call
@@ -29,6 +30,7 @@ from services.directory.schemas import (
     ContactTestOut,
     ContactWatchOut,
     CoverageOut,
+    CoverRequestOut,
     FeedOut,
     Key,
     Language,
@@ -45,12 +47,13 @@ from services.directory.schemas import (
     ScheduleIn,
     Tier,
 )
+from shared import audit
 from shared.audit import actor_of, audit_change
 from shared.auth import AdminDep, Principal, PrincipalDep, authenticate
 from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
-from shared.requests import read_bounded_body
+from shared.requests import form_example, read_bounded_body
 from shared.settings import Settings
 from shared.tables import Agency, ContactTest, PremiseFlag
 from shared.text import AreaCode
@@ -94,6 +97,8 @@ router = APIRouter(
 feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 # What the alerts worker reads (as well as admins and supervisors): apart, so that its credential opens nothing else.
 reader_router = APIRouter(prefix="/v1/directory", tags=["directory"], responses={401: {}, 404: {}, 422: {}})
+# The advocates' own cover pages: no token, the link is the secret; each view and step is audited as theirs.
+cover_router = APIRouter(tags=["directory"])
 Slug = Annotated[Key, Path(description="The agency's slug, as in its webhook URL.")]
 AreaPath = Annotated[AreaCode, Path(description="The area's code: letters, digits, spaces and . - _.")]
 
@@ -217,6 +222,18 @@ async def get_contact_watch(
 ) -> ContactWatchOut:
     agency = await agency_for(session, slug, principal)
     return await contact_watch(session, agency, request.app.state.clock.now(), timedelta(hours=hours))
+
+
+@router.get(
+    "/agencies/{slug}/cover-requests",
+    response_model=list[CoverRequestOut],
+    summary="Cover advocates asked for, for shifts not yet over: open ones first",
+)
+async def get_cover_requests(
+    slug: Slug, session: SessionDep, principal: PrincipalDep, request: Request
+) -> list[CoverRequestOut]:
+    agency = await agency_for(session, slug, principal)
+    return await cover.cover_requests(session, agency, request.app.state.clock.now())
 
 
 @router.put(
@@ -392,6 +409,80 @@ async def post_feed(slug: Slug, key: Key, session: SessionDep, _: AdminDep, requ
 async def get_feed(token: Annotated[str, Path(max_length=100)], session: SessionDep, request: Request) -> Response:
     body = await schedules.feed(session, token, now=request.app.state.clock.now())
     return Response(body, media_type="text/calendar", headers={"Cache-Control": "private, max-age=300"})
+
+
+# -- an advocate's own cover page -----------------------------------------------------------------------------
+
+CoverToken = Annotated[str, Path(min_length=10, max_length=64, description="The secret of the advocate's link.")]
+
+
+@cover_router.get(
+    "/c/{token}",
+    response_class=HTMLResponse,
+    summary="An advocate's own cover page: their shifts in the next 14 days, and the shifts they are asked to cover",
+)
+async def get_cover_page(token: CoverToken, session: SessionDep, request: Request) -> HTMLResponse:
+    """Changes nothing but the audit trail: a link-preview bot's fetch asks for no cover and takes no shift."""
+    now = request.app.state.clock.now()
+    link, advocate = await cover.link_owner(session, token, now)
+    agency = await session.get_one(Agency, advocate.agency_id)
+    page = await cover.page_for(session, agency, advocate, link, now, note=None)
+    await audit_cover(request, session, advocate.id, cover.Acted("", "opened"), now)
+    return cover_response(page)
+
+
+@cover_router.post(
+    "/c/{token}",
+    response_class=HTMLResponse,
+    summary="From an advocate's cover page: ask for cover of a shift, take a shift offered, or withdraw an ask",
+    openapi_extra=form_example({"action": "take", "cover": "1"}),
+)
+async def post_cover_page(
+    token: CoverToken,
+    session: SessionDep,
+    request: Request,
+    action: Annotated[str, Form(max_length=16, description="ask, take or withdraw")],
+    shift: Annotated[str, Form(max_length=200, description="To ask: the shift, as the page names it.")] = "",
+    cover_request: Annotated[str, Form(alias="cover", max_length=12, description="To take or withdraw.")] = "",
+) -> HTMLResponse:
+    now = request.app.state.clock.now()
+    link, advocate = await cover.link_owner(session, token, now)
+    if action not in cover.ACTIONS:
+        raise NotFound("No such action.")
+    agency = await session.get_one(Agency, advocate.agency_id)
+    if action == "ask":
+        acted = await cover.ask(session, agency, advocate, link, shift, now)
+    elif not cover_request.isdigit():
+        raise NotFound("No such cover request.")
+    elif action == "take":
+        acted = await cover.take(session, agency, advocate, int(cover_request), now)
+    else:
+        acted = await cover.withdraw(session, agency, advocate, int(cover_request), now)
+    await audit_cover(request, session, advocate.id, acted, now, did=action)
+    return cover_response(await cover.page_for(session, agency, advocate, link, now, note=acted.note))
+
+
+async def audit_cover(
+    request: Request, session: AsyncSession, advocate_id: int, acted: cover.Acted, now: datetime, did: str = "opened"
+) -> None:
+    """Recorded after the request's row is locked (cover.take): the trail's own lock is always taken last."""
+    await audit.record(
+        session,
+        actor=f"advocate:{advocate_id}",
+        action="change" if acted.changed else "view",
+        subject=f"cover request {acted.cover_request}" if acted.cover_request else "cover page",
+        at=now,
+        did=did,
+        outcome=acted.outcome,
+        client=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent", "")[:200],
+    )
+
+
+def cover_response(page: cover.CoverPage) -> HTMLResponse:
+    return HTMLResponse(
+        page.html(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+    )
 
 
 # -- premise flags: kept by an address's key, never with the address ----------------------------------------

@@ -364,6 +364,24 @@ class ShiftAhead(BaseModel):
     unreachable: list[str] = Field(description="The channels (sms, voice) that cannot reach their phone.")
 
 
+class CoverRequestOut(BaseModel):
+    """An advocate's ask for cover of one shift, and what came of it."""
+
+    id: int
+    area: str
+    role: Role
+    advocate_id: int = Field(description="Who asked.")
+    advocate: str = Field(description="Who asked (their key).")
+    starts_at: datetime
+    ends_at: datetime
+    status: Literal["open", "filled", "withdrawn"]
+    asked_at: datetime
+    asked_via: str = Field(description='"page", or "COVER text" (the page opened from the answer to COVER).')
+    offered: list[str] = Field(description="The keys of everyone asked: the eligible others, when it was asked.")
+    filled_by: str | None = Field(description="Who took it (their key); an override puts them on call.")
+    filled_at: datetime | None
+
+
 class ContactWatchOut(BaseModel):
     """What the alerts service needs to tell supervisors about their people's phones."""
 
@@ -376,6 +394,9 @@ class ContactWatchOut(BaseModel):
     areas_of: dict[int, list[str]] = Field(description="Each active advocate's areas, by advocate id.")
     keys: dict[int, str] = Field(description="Each active advocate's key, by advocate id.")
     gaps: list[CoverageGap] = Field(description="Nobody on call in a role and area, starting within 48 hours.")
+    unfilled_cover: list[CoverRequestOut] = Field(
+        default_factory=list, description="Cover asked for and not taken, for shifts starting within 24 hours."
+    )
 
 
 class ContactTestOut(BaseModel):
