@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import or_, select
@@ -98,15 +99,7 @@ async def offer(
         queue_cover_text(
             session, person["advocate_id"], person["phone"], messages.cover_offer_sms(shift, link), now=now
         )
-    await audit.record(
-        session,
-        actor="alerts",
-        action="change",
-        subject=f"cover request {request.id}",
-        at=now,
-        did="offers texted",
-        to=[person["key"] for person in request.offers],
-    )
+    await audited(session, request.id, "offers texted", now, to=[person["key"] for person in request.offers])
     log.info("cover.offered", cover_request=request.id, advocates=len(request.offers))
 
 
@@ -131,15 +124,7 @@ async def tell_outcome(
         body = messages.cover_taken_sms(shift) if taker else messages.cover_withdrawn_sms(shift)
         queue_cover_text(session, person["advocate_id"], person["phone"], body, now=now)
         told.append(person["key"])
-    await audit.record(
-        session,
-        actor="alerts",
-        action="change",
-        subject=f"cover request {request.id}",
-        at=now,
-        did=f"{request.status} texted",
-        to=told,
-    )
+    await audited(session, request.id, f"{request.status} texted", now, to=told)
     log.info("cover.outcome_told", cover_request=request.id, status=request.status, texts=len(told))
 
 
@@ -165,3 +150,10 @@ async def cover_reply(session: AsyncSession, phone: str, *, now: datetime, setti
         )
     log.info("cover.link_texted", advocates=len(advocates))
     return messages.cover_link_sms(links)
+
+
+async def audited(session: AsyncSession, request_id: int, did: str, now: datetime, **detail: Any) -> None:
+    """A step the alerts service took on a cover request, in the audit trail."""
+    await audit.record(
+        session, actor="alerts", action="change", subject=f"cover request {request_id}", at=now, did=did, **detail
+    )

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.alerts import cover as cover_steps
 from services.alerts import escalation, messages
 from services.alerts.callout import Person
 from services.alerts.directory_client import ContactWatch
 from services.alerts.models import StaffNotice
 from services.alerts.page import local_time
-from shared import audit
 from shared.local_time import span
 from shared.tables import AdvocatePhone, Unreachable, Wake, wake_alerts
 
@@ -65,14 +65,7 @@ async def tell(session: AsyncSession, watch: ContactWatch, *, agency_id: int, no
             when = span(max(cover.starts_at, now), cover.ends_at, watch.timezone)
             body = messages.unfilled_cover_sms(messages.CoverShift(cover.role, cover.area, when), cover.advocate)
             tell_supervisors(session, watch, (cover.area,), body, but=cover.advocate_id, now=now)
-            await audit.record(
-                session,
-                actor="alerts",
-                action="change",
-                subject=f"cover request {cover.id}",
-                at=now,
-                did="unfilled told",
-            )
+            await cover_steps.audited(session, cover.id, "unfilled told", now)
             told += 1
     cut_off = await session.execute(
         select(Unreachable, AdvocatePhone.advocate_id)
