@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.auth import ApiToken, Principal, hash_token, principal_of
 from shared.db import Base
+from shared.problems import Forbidden
 from shared.settings import Settings
 from shared.tables import UTC_TIMESTAMP
 
@@ -110,6 +111,13 @@ def cross_site(request: Request) -> str | None:
     public = urlsplit(request.app.state.settings.public_link("/"))
     ours = {f"{public.scheme}://{public.netloc}", f"{request.url.scheme}://{request.url.netloc}"}
     return None if origin in ours else f"Origin: {origin[:200]}"
+
+
+def refuse_cross_site(request: Request) -> None:
+    """For a page's own forms that change something (a callout's, a PIN's, a cover request's): another site's
+    page cannot post them on a visitor's behalf."""
+    if (why := cross_site(request)) is not None:
+        raise Forbidden(f"This form can only be sent from Callout's own page ({why}).")
 
 
 def cookie_is_secure(settings: Settings) -> bool:

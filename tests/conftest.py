@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import make_url
 
 from callout import embedded
@@ -177,3 +177,13 @@ async def served(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await serving
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What the browser refused on `page` under our Content-Security-Policy (filled as the page runs): the CSP
+    must break nothing of our own pages."""
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    return refused

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page
 
 from services.alerts.worker import Worker
 from shared.clock import FakeClock
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, csp_violations
 from tests.factories import PHONES, dv_event, make_program, post_event
 from tests.fake_twilio import FakeTwilio
 
@@ -46,6 +46,7 @@ async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(
     served: str, browser: Browser, issued_admin: str
 ) -> None:
     page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+    refused = csp_violations(page)
     await sign_in(page, served, issued_admin)
 
     assert "Calls2" in (await page.inner_text("#figures")).replace("\n", "")
@@ -68,6 +69,7 @@ async def test_the_dashboard_draws_real_figures_and_a_filter_changes_them(
 
     assert "Nothing to show for this period." in await page.inner_text("#acceptance-histogram")
     assert "Calls0" in (await page.inner_text("#figures")).replace("\n", "")
+    assert refused == []  # the CSP broke nothing: every page's style applied
 
 
 async def test_on_a_phone_it_fits_and_opens_an_incidents_timeline(

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, ViewportSize
 
 from services.alerts.worker import Worker
-from tests.conftest import PUBLIC_URL
+from tests.conftest import PUBLIC_URL, csp_violations
 from tests.factories import PHONES, dv_event, post_event
 from tests.fake_twilio import FakeTwilio
 from tests.test_phones import link_of, program, prove_with_pin
@@ -63,6 +63,7 @@ async def test_an_advocate_accepts_gives_the_pin_sees_the_details_and_calls_the_
     fake_twilio: FakeTwilio,
 ) -> None:
     page, (link, ref) = await phone_page(browser), posted
+    refused = csp_violations(page)
 
     await page.goto(served + link)
     before = await page.inner_text("body")
@@ -91,6 +92,7 @@ async def test_an_advocate_accepts_gives_the_pin_sees_the_details_and_calls_the_
     _, caller_id, number = call.dial
     assert number == "+12025557777" and caller_id != PHONES["luis"]  # the safe contact, from the program's number
     assert await fits_the_phone(page)
+    assert refused == []  # the CSP broke nothing: the page's style applied
     stages = [e["stage"] for e in (await client.get(f"/v1/incidents/{ref}/timeline", headers=admin)).json()["entries"]]
     assert "survivor_contacted" in stages
 

@@ -118,3 +118,24 @@ async def test_the_development_docs_still_load_their_script(settings: AlertsSett
         docs = await client.get("/docs")
 
     assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+
+
+async def test_another_sites_page_cannot_post_a_callouts_pin_or_cover_form(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    await make_program(client, admin)
+    await post_event(client, dv_event())
+    await worker.run_once()
+    link = fake_twilio.to(PHONES["luis"])[0].body.rsplit(" ", 1)[1].removeprefix(PUBLIC_URL)
+    forged = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+
+    answers = [
+        await client.post(link, data={"action": "accept"}, headers=forged),
+        await client.post("/p/a-guess-at-a-token-of-length", data={"pin": "1234", "again": "1234"}, headers=forged),
+        await client.post("/c/a-guess-at-a-token-of-length", data={"action": "take", "cover": "1"}, headers=forged),
+    ]
+    own = await client.post(link, data={"action": "accept"}, headers={"Sec-Fetch-Site": "same-origin"})
+
+    assert [a.status_code for a in answers] == [403, 403, 403]
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+    assert "You accepted" in own.text  # nothing was done by the forged one: the real one accepts

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import APIRouter, Form, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select, update
@@ -27,6 +27,7 @@ from shared.auth import PrincipalDep, Role, hash_token
 from shared.db import SessionDep
 from shared.problems import Forbidden, Invalid, NotFound
 from shared.requests import form_example
+from shared.sessions import refuse_cross_site
 from shared.tables import OPEN, AdvocatePhone, Agency, Callout, CalloutStatus, Incident, Stage, Unreachable
 
 log = structlog.get_logger()
@@ -407,6 +408,7 @@ async def open_link(
     "/l/{token}",
     response_class=HTMLResponse,
     summary="Answer a callout from its secure page",
+    dependencies=[Depends(refuse_cross_site)],
     openapi_extra=form_example({"action": "accept"}),
 )
 async def answer_link(
@@ -588,6 +590,7 @@ async def pin_page(
     "/p/{token}",
     response_class=HTMLResponse,
     summary="Set the PIN",
+    dependencies=[Depends(refuse_cross_site)],
     openapi_extra=form_example({"pin": "482913", "again": "482913"}),
 )
 async def set_pin(

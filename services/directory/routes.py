@@ -54,6 +54,7 @@ from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
 from shared.requests import form_example, read_bounded_body
+from shared.sessions import refuse_cross_site
 from shared.settings import Settings
 from shared.tables import Agency, ContactTest, PremiseFlag
 from shared.text import AreaCode
@@ -435,6 +436,7 @@ async def get_cover_page(token: CoverToken, session: SessionDep, request: Reques
     "/c/{token}",
     response_class=HTMLResponse,
     summary="From an advocate's cover page: ask for cover of a shift, take a shift offered, or withdraw an ask",
+    dependencies=[Depends(refuse_cross_site)],
     openapi_extra=form_example({"action": "take", "cover": "1"}),
 )
 async def post_cover_page(
