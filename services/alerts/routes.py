@@ -611,11 +611,10 @@ async def set_pin(
     phones.set_pin(proven, pin)
     await audit.record(
         session,
-        actor=f"advocate:{proven.advocate_id}",
+        actor=audit.Actor.at(f"advocate:{proven.advocate_id}", request),
         action="change",
         subject="PIN set",
         at=now,
-        client=request.client.host if request.client else None,
     )
     log.info("pin.set", advocate_id=proven.advocate_id)
     return pin_response(
