@@ -1,13 +1,16 @@
-"""The reports at scale: BENCH_REPORT_INCIDENTS (100,000) DV incidents over the year before now, about ten
-timeline rows each, seeded in SQL as if intake and the alerts worker had recorded them (the database's own
-triggers keep each incident's handoff facts as they would in service). Then, against `callout serve`: the
-summary for a week, a month and the year, each grouped summary of the year, the dashboard for the year, and the
-year's CSV — its first byte, its whole, and the server's peak memory meanwhile."""
+"""The reports at scale: BENCH_REPORT_INCIDENTS (100,000) DV incidents over the year up to now, about ten
+timeline rows each, seeded in SQL as if intake and the alerts worker had recorded them before the handoff facts
+were kept, then the migration that fills those in (timed: an operator's upgrade at this size). Then, against
+`callout serve`: the summary for a week, a month and the year; the year's summary by each grouping, and by all at
+once; the dashboard for a month and the year; the CSV of a month and of the year (its first byte, its last); and
+each process's peak memory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from bench.common import ADMIN, DATA_KEY, Served, callout_server, fresh_database, over_limit, show_peaks
 from shared.crypto import Sealer
-from shared.db import libpq_url
-from tests.factories import make_program
+from shared.db import alembic_config, libpq_url
 from tests.fake_twilio import FakeTwilio
 
 INCIDENTS = int(os.environ.get("BENCH_REPORT_INCIDENTS", "100000"))
@@ -27,8 +32,7 @@ GROUPS = ("advocate", "area", "hour", "tier", "language")
 RUNS = 3
 ZONE = "America/Chicago"  # the program's: its days, not UTC's, are the periods' and the hours'
 
-# One statement each, so that the timeline trigger folds a million rows in one pass, as it would fold them one
-# statement at a time in service. Draws are per incident (setseed: the same data every run).
+# Draws are per incident (setseed: the same data every run).
 SEED_INCIDENTS = """
 INSERT INTO incidents (id, ref, agency_id, cad_incident_id, status, type_code, apco_code, tier, area, language,
                        interpreter_needed, details, created_at, updated_at)
@@ -76,13 +80,56 @@ ORDER BY d.created_at + s.after, s.n
 """
 
 
-async def seed(conn: asyncpg.Connection, agency_id: int, start: datetime) -> int:
-    """The incidents over the year from `start`, and their timelines; how many timeline rows."""
-    await conn.execute("SELECT setseed(0.42)")
-    await conn.execute(SEED_INCIDENTS, agency_id, Sealer([DATA_KEY]).seal({}), start, INCIDENTS)
-    await conn.execute(SEED_TIMELINE)
-    await conn.execute("ANALYZE")
-    return int(await conn.fetchval("SELECT count(*) FROM timeline_entries"))
+# The program the calls are of, as the directory would have written it.
+PROGRAM = """
+WITH agency AS (
+    INSERT INTO agencies (slug, name, webhook_secret, code_map, hotline, timezone, created_at)
+    VALUES ('metro', 'Metro 911', 'whsec_bench', '{}', '+12025550100', $1, now()) RETURNING id
+)
+INSERT INTO advocates (agency_id, key, name, phone, languages, active, created_at)
+SELECT agency.id, key, initcap(key), '+1202555010' || n, '{en}', true, now()
+FROM agency, unnest(ARRAY['dana', 'luis', 'mei']) WITH ORDINALITY AS a (key, n)
+RETURNING agency_id
+"""
+
+
+@dataclass(frozen=True)
+class Seeded:
+    timeline_rows: int
+    seed_s: float
+    migration_s: float  # filling in the handoff facts of every incident already there
+
+
+def before_the_facts(config: Config) -> str:
+    """The revision before the one that keeps the handoff facts, found by its file whatever its number."""
+    for revision in ScriptDirectory.from_config(config).walk_revisions():
+        if revision.path.endswith("_incident_handoffs.py") and isinstance(revision.down_revision, str):
+            return revision.down_revision
+    raise LookupError("no migration keeps the handoff facts")
+
+
+async def seed(url: str) -> Seeded:
+    """The incidents of the year up to now and their timelines, in the schema before the handoff facts were kept;
+    then the migration that fills them in, timed: how long an operator's upgrade takes at this size."""
+    config = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, config, before_the_facts(config))
+    started = time.perf_counter()
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        agency_id = await conn.fetchval(PROGRAM, ZONE)
+        await conn.execute("SELECT setseed(0.42)")
+        start = datetime.now(UTC) - timedelta(days=365)
+        await conn.execute(SEED_INCIDENTS, agency_id, Sealer([DATA_KEY]).seal({}), start, INCIDENTS)
+        await conn.execute(SEED_TIMELINE)
+        await conn.execute("ANALYZE")
+        rows = int(await conn.fetchval("SELECT count(*) FROM timeline_entries"))
+        seeded = time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.to_thread(command.upgrade, config, "head")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return Seeded(rows, round(seeded, 1), round(time.perf_counter() - started, 1))
 
 
 async def slowest(http: httpx.AsyncClient, path: str, params: dict[str, Any], runs: int = RUNS) -> float:
@@ -120,24 +167,22 @@ async def figures() -> dict[str, Any]:
     log = Path(".callout/bench-reports-server.log")
     log.parent.mkdir(exist_ok=True)
     try:
-        async with fresh_database() as url, callout_server(url, twilio, log) as served:
-            return await measure(url, served)
+        async with fresh_database() as url:
+            seeded = await seed(url)
+            print(
+                f"  seeded {seeded.timeline_rows:,} timeline rows in {seeded.seed_s:g} s; the migration filled in"
+                f" their handoff facts in {seeded.migration_s:g} s",
+                flush=True,
+            )
+            async with callout_server(url, twilio, log) as served:
+                return {"incidents": INCIDENTS, **asdict(seeded), **await measure(served)}
     finally:
         await twilio.stop()
 
 
-async def measure(url: str, served: Served) -> dict[str, Any]:
+async def measure(served: Served) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(base_url=served.base, timeout=300, headers=admin) as http:
-        await make_program(http, admin, timezone=ZONE)
-        conn = await asyncpg.connect(libpq_url(url))
-        try:
-            agency_id = await conn.fetchval("SELECT id FROM agencies WHERE slug = 'metro'")
-            started = time.perf_counter()
-            rows = await seed(conn, agency_id, datetime.now(UTC) - timedelta(days=365))
-        finally:
-            await conn.close()
-        print(f"  seeded {rows:,} timeline rows in {time.perf_counter() - started:.0f} s", flush=True)
         today = datetime.now(ZoneInfo(ZONE)).date()
         periods = {
             name: {"from": (today - timedelta(days=days - 1)).isoformat(), "to": today.isoformat()}
@@ -162,8 +207,6 @@ async def measure(url: str, served: Served) -> dict[str, Any]:
     print(f"  peak memory grew by {', '.join(f'{k} {v:g}' for k, v in grew.items())} MiB over the two CSVs")
     show_peaks(peaks)
     return {
-        "incidents": INCIDENTS,
-        "timeline_rows": rows,
         "summary_s": summaries,
         "year_by_s": grouped,
         "year_all_groupings_s": every,

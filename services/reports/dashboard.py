@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reports.figures import BINS, INTERVALS, Charts, calls, charts, summarise
 from services.reports.filters import Bound, Filters, Tier, period_of
-from services.reports.routes import agency_in_view, export_csv
+from services.reports.routes import export_csv, scope_of
 from shared import audit
 from shared.auth import Principal, Role, principal_for
 from shared.db import SessionDep
@@ -107,9 +107,10 @@ async def dashboard(request: Request, session: SessionDep, form: AskedDep) -> Re
         note = f"<p class=note id=problem>{html.escape(form.problem or '')}</p>"
         return page("Callout dashboard", note + filter_form(dict(form.raw), None), status_code=422)
     filters = form.filters
-    agency_id = await agency_in_view(session, principal, filters.agency)
-    zone = await viewer_zone(session, agency_id)
-    selected = calls(filters, agency_id)
+    scope = await scope_of(session, principal, filters.agency)
+    # The form's times are shown on the agencies' clock, when they share one (each call's are its agency's).
+    zone = next(iter(scope.zones)) if len(scope.zones) == 1 else "UTC"
+    selected = calls(filters, scope)
     figures = (await summarise(session, selected)).overall
     drawn = await charts(session, selected)
     by_month = filters.period.end.at - filters.period.start.at > timedelta(days=DAYS_SHOWN)
@@ -128,15 +129,6 @@ async def dashboard(request: Request, session: SessionDep, form: AskedDep) -> Re
         ]
     )
     return page("Callout dashboard", body)
-
-
-async def viewer_zone(session: AsyncSession, agency_id: int | None) -> str:
-    """The zone the form's times are shown in: the agency's; across agencies, theirs if they share one, else UTC.
-    (Each call's own times are always its agency's.)"""
-    if agency_id is not None:
-        return (await session.scalar(select(Agency.timezone).where(Agency.id == agency_id))) or "UTC"
-    zones = list(await session.scalars(select(Agency.timezone).distinct().limit(2)))
-    return zones[0] if len(zones) == 1 else "UTC"
 
 
 @router.get("/dashboard/export.csv")

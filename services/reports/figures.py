@@ -69,9 +69,18 @@ Calls = Select[*tuple[Any, ...]]  # one row per call (see `calls`)
 ADVOCATES = table("advocates", column("id"), column("key"))
 
 
-def calls(filters: Filters, agency_id: int | None) -> Calls:
-    """One row per DV call of the period and filters (of `agency_id`'s calls only, when given): no person, only
-    times and outcomes. Calls count by when their incident came; hours and days are the agency's own."""
+@dataclass(frozen=True)
+class Scope:
+    """Whose calls a report counts: one agency's, or every agency's (`agency_id` None); and the time zones of
+    those agencies, which a period's dates are read in."""
+
+    agency_id: int | None
+    zones: dict[str, tuple[int, ...]]  # time zone -> the agencies in it
+
+
+def calls(filters: Filters, scope: Scope) -> Calls:
+    """One row per DV call of the period and filters, in scope: no person, only times and outcomes. Calls count
+    by when their incident came; hours and days are the agency's own."""
     received = func.coalesce(Handoff.received_at, Incident.created_at)
     local = func.timezone(Agency.timezone, received)
     accepted = Handoff.acceptance_entry.is_not(None)
@@ -112,10 +121,10 @@ def calls(filters: Filters, agency_id: int | None) -> Calls:
         .join(Agency, Agency.id == Incident.agency_id)
         .outerjoin(Handoff, Handoff.incident_id == Incident.id)
         .outerjoin(ADVOCATES, ADVOCATES.c.id == Handoff.accepted_advocate_id)
-        .where(Incident.tier != Tier.none, filters.period.covers(Incident.created_at, Agency.timezone))
+        .where(Incident.tier != Tier.none, filters.period.covers(Incident.created_at, Incident.agency_id, scope.zones))
     )
-    if agency_id is not None:
-        query = query.where(Incident.agency_id == agency_id)
+    if scope.agency_id is not None:
+        query = query.where(Incident.agency_id == scope.agency_id)
     if filters.area:
         query = query.where(Incident.area == filters.area)
     if filters.tier:

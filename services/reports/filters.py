@@ -8,12 +8,14 @@ days."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request
-from sqlalchemy import DateTime, SQLColumnExpression, and_, func, literal
+from sqlalchemy import SQLColumnExpression, and_, false, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.problems import Invalid
@@ -24,8 +26,6 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 # A `+` typed into a URL's query arrives as a space: "2026-11-01T08:00 01:00" meant "+01:00".
 SPACED_OFFSET = re.compile(r"(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})")
-# Offsets run from -12:00 to +14:00: an instant's wall-clock time anywhere lies within a day of it in UTC.
-ANY_ZONE = timedelta(days=1)
 FORMS = "a date (2026-11-01) or a date and time (2026-11-01T08:00, with an offset such as -05:00 or Z if wanted)"
 
 
@@ -41,18 +41,10 @@ class Bound:
     def is_instant(self) -> bool:
         return self.at.tzinfo is not None
 
-    def in_zone(self, zone: SQLColumnExpression[str]) -> ColumnElement[datetime]:
-        """The instant this end is, for calls of an agency in `zone`."""
-        if self.is_instant:
-            return literal(self.at, DateTime(timezone=True))
-        return func.timezone(zone, literal(self.at, DateTime(timezone=False)))
-
-    def utc_floor(self) -> datetime:
-        """No call of any agency before this end is earlier than this (an index can find the rest)."""
-        return self.at if self.is_instant else self.at.replace(tzinfo=UTC) - ANY_ZONE
-
-    def utc_ceiling(self) -> datetime:
-        return self.at if self.is_instant else self.at.replace(tzinfo=UTC) + ANY_ZONE
+    def instant(self, zone: str) -> datetime:
+        """The instant this end is for an agency in `zone`. A wall-clock time that a change of clocks skips or
+        repeats is read with the offset before the change (the earlier, for one repeated)."""
+        return self.at if self.is_instant else self.at.replace(tzinfo=ZoneInfo(zone))
 
 
 @dataclass(frozen=True)
@@ -60,13 +52,22 @@ class Period:
     start: Bound
     end: Bound
 
-    def covers(self, received: SQLColumnExpression[datetime], zone: SQLColumnExpression[str]) -> ColumnElement[bool]:
-        """Calls received in the period, by their agency's zone for wall-clock ends."""
-        return and_(
-            received >= self.start.in_zone(zone),
-            received < self.end.in_zone(zone),
-            received >= self.start.utc_floor(),
-            received < self.end.utc_ceiling(),
+    def covers(
+        self,
+        received: SQLColumnExpression[datetime],
+        agency: SQLColumnExpression[int],
+        zones: Mapping[str, Sequence[int]],
+    ) -> ColumnElement[bool]:
+        """Calls received in the period, their agencies being in `zones` (time zone -> agency ids): one range of
+        time per zone, which PostgreSQL can count the calls of before it plans."""
+        if self.start.is_instant and self.end.is_instant:
+            return and_(received >= self.start.at, received < self.end.at)
+        return or_(
+            false(),
+            *(
+                and_(agency.in_(ids), received >= self.start.instant(zone), received < self.end.instant(zone))
+                for zone, ids in sorted(zones.items())
+            ),
         )
 
 

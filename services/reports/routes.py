@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reports.figures import GROUPINGS, INTERVALS, Calls, Grouping, calls, seconds, summarise
+from services.reports.figures import GROUPINGS, INTERVALS, Calls, Grouping, Scope, calls, seconds, summarise
 from services.reports.filters import Filters, filters
 from shared import audit
 from shared.auth import Principal, PrincipalDep, Role
@@ -41,8 +42,19 @@ async def agency_in_view(session: AsyncSession, principal: Principal, asked: str
     return principal.agency_id
 
 
+async def scope_of(session: AsyncSession, principal: Principal, asked: str | None) -> Scope:
+    agency_id = await agency_in_view(session, principal, asked)
+    query = select(Agency.id, Agency.timezone).order_by(Agency.id)
+    if agency_id is not None:
+        query = query.where(Agency.id == agency_id)
+    zones: dict[str, tuple[int, ...]] = defaultdict(tuple)
+    for found, zone in await session.execute(query):
+        zones[zone] += (found,)
+    return Scope(agency_id, dict(zones))
+
+
 async def calls_in_view(session: AsyncSession, principal: Principal, filters: Filters) -> Calls:
-    return calls(filters, await agency_in_view(session, principal, filters.agency))
+    return calls(filters, await scope_of(session, principal, filters.agency))
 
 
 @router.get("/summary", summary="Response times and outcomes for a period, overall and grouped")

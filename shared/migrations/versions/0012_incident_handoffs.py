@@ -5,14 +5,16 @@ Revises: 0011
 Create Date: 2026-12-01 12:00:00
 
 The reports read one row per call (`incident_handoffs`) instead of every timeline row of the period. Triggers
-keep it: a row is made with each incident, and each statement that inserts timeline rows folds them in — the
-first row of a stage by timeline id (so a transaction committing after a later one still counts as first), every
-escalation and decline, whether a triage screened. The timeline is append-only, so inserts are all there is.
+keep it: a row is made with each incident, and each timeline row of a stage the figures read folds itself in —
+the first row of a stage by timeline id (so a transaction committing after a later one still counts as first),
+every escalation and decline, whether a triage screened. The timeline is append-only, so inserts are all there is.
 
-The update only touches a row when something changes, so the thousands of CAD updates an incident may get (each
-a `cad_received` and a `triaged`) take no lock on it. Existing incidents are filled in from their timelines while
-both tables are locked against writes (a few seconds for a million timeline rows). Each interval is kept in whole
-microseconds too, a column PostgreSQL computes as the row is written, so that a year of them sorts as integers.
+A row trigger, run only for those stages (its WHEN is checked before any function is called), each update only
+touching the row when something changes: the thousands of CAD updates an incident may get (each a `cad_received`
+and a `triaged`) cost an index lookup each and take no lock. Existing incidents are filled in from their timelines
+while both tables are locked against writes (a few seconds for a million timeline rows). Each interval is kept in
+whole microseconds too, a column PostgreSQL computes as the row is written, so that a year of them sorts as
+integers.
 """
 
 from collections.abc import Sequence
@@ -36,90 +38,84 @@ FIRSTS = {
     "survivor_contact": "survivor_contacted",
 }
 STAGES = (*FIRSTS.values(), "escalated", "declined", "triaged")
-
-
-def first(expression: str, stage: str) -> str:
-    """`expression` of the stage's first row, by timeline id."""
-    return f"(array_agg({expression} ORDER BY t.id) FILTER (WHERE t.stage = '{stage}'))[1]"
-
-
-# JSON as Python's bool() reads it (the figures' definition: `bool(data["screened_in"])`).
-TRUTHY = """CASE jsonb_typeof(t.data -> 'screened_in')
-    WHEN 'boolean' THEN t.data -> 'screened_in' = 'true'
-    WHEN 'number' THEN t.data -> 'screened_in' <> '0'
-    WHEN 'string' THEN t.data -> 'screened_in' <> '""'
-    WHEN 'array' THEN t.data -> 'screened_in' <> '[]'
-    WHEN 'object' THEN t.data -> 'screened_in' <> '{}'
-    ELSE false END"""
-# The advocate who accepted, as a directory id: a whole JSON number, else none. Never an error (a trigger that
-# raised would refuse the stage itself): the cast is reached only for a number.
-ADVOCATE_ID = """CASE WHEN jsonb_typeof(t.data -> 'advocate_id') = 'number' THEN
-        CASE WHEN (t.data -> 'advocate_id')::numeric = trunc((t.data -> 'advocate_id')::numeric)
-                AND (t.data -> 'advocate_id')::numeric BETWEEN 1 AND 2147483647
-            THEN (t.data -> 'advocate_id')::numeric::integer END
-    END"""
-HOTLINE = """t.data -> 'role' = '"hotline"'"""  # `data.get("role") == "hotline"`
-# What a set of timeline rows `t` says, per incident.
-FACTS = ",\n".join(
-    [
-        *(f"min(t.id) FILTER (WHERE t.stage = '{stage}') AS {name}_entry" for name, stage in FIRSTS.items()),
-        *(f"{first('t.observed_at', stage)} AS {name}_at" for name, stage in FIRSTS.items()),
-        f"coalesce({first(HOTLINE, 'acknowledged')}, false) AS accepted_by_hotline",
-        f"{first(ADVOCATE_ID, 'acknowledged')} AS accepted_advocate_id",
-        "count(*) FILTER (WHERE t.stage = 'escalated') AS escalations",
-        "count(*) FILTER (WHERE t.stage = 'declined') AS declines",
-        "coalesce(bool_or(coalesce(jsonb_typeof(t.data -> 'screened_in'), 'null') <> 'null')"
-        " FILTER (WHERE t.stage = 'triaged'), false) AS screened",
-        f"coalesce(bool_or({TRUTHY}) FILTER (WHERE t.stage = 'triaged'), false) AS screened_in",
-    ]
-)
 STAGES_SQL = ", ".join(f"'{stage}'" for stage in STAGES)
 
 
+def truthy(row: str) -> str:
+    """`data.screened_in` as Python's bool() reads JSON (the figures' definition: `bool(data["screened_in"])`)."""
+    value = f"{row}.data -> 'screened_in'"
+    return f"""CASE jsonb_typeof({value})
+        WHEN 'boolean' THEN {value} = 'true'
+        WHEN 'number' THEN {value} <> '0'
+        WHEN 'string' THEN {value} <> '""'
+        WHEN 'array' THEN {value} <> '[]'
+        WHEN 'object' THEN {value} <> '{{}}'
+        ELSE false END"""
+
+
+def screened(row: str) -> str:
+    """Whether the triage said anything of the screen (`data.get("screened_in") is not None`)."""
+    return f"coalesce(jsonb_typeof({row}.data -> 'screened_in'), 'null') <> 'null'"
+
+
+def advocate_id(row: str) -> str:
+    """The advocate who accepted, as a directory id: a whole JSON number, else none. Never an error (a trigger
+    that raised would refuse the stage itself): the cast is reached only for a number."""
+    value = f"({row}.data -> 'advocate_id')"
+    return f"""CASE WHEN jsonb_typeof({value}) = 'number' THEN
+        CASE WHEN {value}::numeric = trunc({value}::numeric) AND {value}::numeric BETWEEN 1 AND 2147483647
+            THEN {value}::numeric::integer END
+        END"""
+
+
+def hotline(row: str) -> str:
+    """`data.get("role") == "hotline"`"""
+    return f"""coalesce({row}.data -> 'role' = '"hotline"', false)"""
+
+
+def first(expression: str, stage: str) -> str:
+    """`expression` of the stage's first row among `t`, by timeline id."""
+    return f"(array_agg({expression} ORDER BY t.id) FILTER (WHERE t.stage = '{stage}'))[1]"
+
+
 def earlier(name: str) -> str:
-    """Whether the new rows hold a row of this stage before any already counted."""
-    return f"(s.{name}_entry IS NOT NULL AND (h.{name}_entry IS NULL OR s.{name}_entry < h.{name}_entry))"
+    """The new row comes before any of its stage already counted."""
+    return f"({name}_entry IS NULL OR NEW.id < {name}_entry)"
 
 
-SETS = ",\n        ".join(
-    [
-        *(
-            f"{name}_{part} = CASE WHEN {earlier(name)} THEN s.{name}_{part} ELSE h.{name}_{part} END"
-            for name in FIRSTS
-            for part in ("entry", "at")
-        ),
-        *(
-            f"{column} = CASE WHEN {earlier('acceptance')} THEN s.{column} ELSE h.{column} END"
-            for column in ("accepted_by_hotline", "accepted_advocate_id")
-        ),
-        "escalations = h.escalations + s.escalations",
-        "declines = h.declines + s.declines",
-        "screened = h.screened OR s.screened",
-        "screened_in = h.screened_in OR s.screened_in",
-    ]
-)
-CHANGED = " OR ".join(
-    [
-        *(earlier(name) for name in FIRSTS),
-        "s.escalations > 0",
-        "s.declines > 0",
-        "(s.screened AND NOT h.screened)",
-        "(s.screened_in AND NOT h.screened_in)",
-    ]
-)
+def firsts() -> str:
+    whens = []
+    for name, stage in FIRSTS.items():
+        extra = (
+            f", accepted_by_hotline = {hotline('NEW')}, accepted_advocate_id = {advocate_id('NEW')}"
+            if name == "acceptance"
+            else ""
+        )
+        whens.append(
+            f"""WHEN '{stage}' THEN
+            UPDATE incident_handoffs SET {name}_entry = NEW.id, {name}_at = NEW.observed_at{extra}
+            WHERE incident_id = NEW.incident_id AND {earlier(name)};"""  # noqa: S608 - names from the constants
+        )
+    return "\n        ".join(whens)
+
 
 RECORD_FUNCTION = f"""
 CREATE FUNCTION incident_handoffs_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE incident_handoffs AS h SET
-        {SETS}
-    FROM (
-        SELECT t.incident_id, {FACTS}
-        FROM new_entries AS t
-        WHERE t.stage IN ({STAGES_SQL})
-        GROUP BY t.incident_id
-    ) AS s
-    WHERE h.incident_id = s.incident_id AND ({CHANGED});
+    CASE NEW.stage
+        {firsts()}
+        WHEN 'escalated' THEN
+            UPDATE incident_handoffs SET escalations = escalations + 1 WHERE incident_id = NEW.incident_id;
+        WHEN 'declined' THEN
+            UPDATE incident_handoffs SET declines = declines + 1 WHERE incident_id = NEW.incident_id;
+        WHEN 'triaged' THEN
+            IF {screened("NEW")} THEN
+                UPDATE incident_handoffs SET screened = true, screened_in = screened_in OR {truthy("NEW")}
+                WHERE incident_id = NEW.incident_id AND (NOT screened OR (NOT screened_in AND {truthy("NEW")}));
+            END IF;
+        ELSE
+            NULL;
+    END CASE;
     RETURN NULL;
 END
 $$
@@ -134,6 +130,19 @@ END
 $$
 """
 
+# What an incident's timeline rows `t` say: the same facts, all at once.
+FACTS = ",\n    ".join(
+    [
+        *(f"min(t.id) FILTER (WHERE t.stage = '{stage}') AS {name}_entry" for name, stage in FIRSTS.items()),
+        *(f"{first('t.observed_at', stage)} AS {name}_at" for name, stage in FIRSTS.items()),
+        f"coalesce({first(hotline('t'), 'acknowledged')}, false) AS accepted_by_hotline",
+        f"{first(advocate_id('t'), 'acknowledged')} AS accepted_advocate_id",
+        "count(*) FILTER (WHERE t.stage = 'escalated') AS escalations",
+        "count(*) FILTER (WHERE t.stage = 'declined') AS declines",
+        f"coalesce(bool_or({screened('t')}) FILTER (WHERE t.stage = 'triaged'), false) AS screened",
+        f"coalesce(bool_or({truthy('t')}) FILTER (WHERE t.stage = 'triaged'), false) AS screened_in",
+    ]
+)
 COLUMNS = [
     *(f"{name}_{part}" for name in FIRSTS for part in ("entry", "at")),
     "accepted_by_hotline",
@@ -203,8 +212,8 @@ def upgrade() -> None:
         " FOR EACH ROW EXECUTE FUNCTION incident_handoffs_start()"
     )
     op.execute(
-        "CREATE TRIGGER incident_handoffs_record AFTER INSERT ON timeline_entries"
-        " REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION incident_handoffs_record()"
+        "CREATE TRIGGER incident_handoffs_record AFTER INSERT ON timeline_entries FOR EACH ROW"
+        f" WHEN (NEW.stage IN ({STAGES_SQL})) EXECUTE FUNCTION incident_handoffs_record()"
     )
 
 
