@@ -9,7 +9,7 @@ its timeline). Every interval starts when Callout received the CAD's first event
 | `on_scene` | the first `on_scene` |
 | `survivor_contact` | the first `survivor_contacted` |
 
-A tier's target (PRODUCT.md) is met when its stage came within the time; a call where it never came did not meet
+A tier's target is met when its stage came within the time; a call where it never came did not meet
 it. The database compares and sorts the intervals as whole microseconds (exact, as the timeline keeps its times)
 and hands back only the values a median and a 90th percentile are drawn from, which are finished here exactly as
 `statistics.median` and `statistics.quantiles(method="inclusive")` do (`tests/test_report_figures.py` holds

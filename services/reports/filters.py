@@ -71,6 +71,11 @@ class Period:
         )
 
 
+def rfc3339(at: datetime) -> str:
+    """A time as RFC 3339 writes it (UTC as `Z`, as the API writes every time)."""
+    return at.isoformat().replace("+00:00", "Z")
+
+
 def parse_bound(value: str, name: Literal["from", "to"]) -> Bound:
     """One end as written; a date `to` is the end of that day."""
     spaced = SPACED_OFFSET.fullmatch(value)
@@ -81,7 +86,7 @@ def parse_bound(value: str, name: Literal["from", "to"]) -> Bound:
             return Bound(datetime.combine(day + timedelta(days=1 if name == "to" else 0), datetime.min.time()), written)
         if DATETIME.fullmatch(written):
             at = datetime.fromisoformat(written.upper().replace("Z", "+00:00"))
-            return Bound(at, at.isoformat())
+            return Bound(at, rfc3339(at))
     except ValueError:
         pass  # the shape of a date, but no such day or time (2026-02-30, 25:00)
     raise Invalid(f"`{name}` must be {FORMS}.", errors=[{"field": f"query.{name}", "message": "not a date or time"}])
@@ -95,14 +100,14 @@ def period_of(start: str | None, end: str | None, now: datetime) -> Period:
         if end
         else Bound(
             upto := now.replace(second=0, microsecond=0) + timedelta(minutes=1),  # this minute's calls too
-            upto.isoformat(),
+            rfc3339(upto),
         )
     )
     if start:
         lower = parse_bound(start, "from")
     else:
         at = upper.at - timedelta(days=DEFAULT_DAYS)
-        lower = Bound(at, at.date().isoformat() if end and DATE.fullmatch(end) else at.isoformat())
+        lower = Bound(at, at.date().isoformat() if end and DATE.fullmatch(end) else rfc3339(at))
     if lower.is_instant == upper.is_instant and upper.at <= lower.at:
         raise Invalid("`to` must be after `from`.", errors=[{"field": "query.to", "message": "not after `from`"}])
     return Period(lower, upper)
