@@ -106,10 +106,12 @@ async def test_the_dashboard_takes_dates_and_says_what_it_cannot_read(
     await client.post("/dashboard/sign-in", data={"token": admin["Authorization"].removeprefix("Bearer ")})
 
     one_day = await client.get("/dashboard?from=2026-11-16&to=2026-11-16")
+    since = await client.get("/dashboard?from=2026-11-16")  # a date, and now
     unreadable = await client.get("/dashboard?from=2026-11-16&to=someday")
 
     assert one_day.status_code == 200
     assert "<span>Calls</span><strong>1</strong>" in one_day.text
     assert 'value="2026-11-16"' in one_day.text  # the form keeps the dates as written
+    assert "<span>Calls</span><strong>2</strong>" in since.text
     assert unreadable.status_code == 422
     assert "`to` must be a date" in unreadable.text and 'id="figures"' not in unreadable.text

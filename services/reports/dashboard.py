@@ -74,7 +74,8 @@ def asked(
     language: Annotated[StorableStr | None, Query(max_length=35)] = None,
 ) -> Asked:
     """The form's filters; by default the last thirty days (this minute's calls too)."""
-    raw = (("from", start or ""), ("to", end or ""), ("agency", agency or ""), ("area", area or ""))
+    given = {"from": start, "to": end, "agency": agency, "area": area, "tier": tier, "language": language}
+    raw = tuple((name, value or "") for name, value in given.items())
     try:
         period = period_of(start, end, request.app.state.clock.now())
     except Invalid as problem:
@@ -113,7 +114,7 @@ async def dashboard(request: Request, session: SessionDep, form: AskedDep) -> Re
     selected = calls(filters, scope)
     figures = (await summarise(session, selected)).overall
     drawn = await charts(session, selected)
-    by_month = filters.period.end.at - filters.period.start.at > timedelta(days=DAYS_SHOWN)
+    by_month = filters.period.length() > timedelta(days=DAYS_SHOWN)
     body = "".join(
         [
             filter_form(shown_filters(filters, zone), filters),

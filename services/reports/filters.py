@@ -52,6 +52,10 @@ class Period:
     start: Bound
     end: Bound
 
+    def length(self) -> timedelta:
+        """How long the period is (as UTC's clock would read a wall-clock end: near enough to choose a chart)."""
+        return self.end.instant("UTC") - self.start.instant("UTC")
+
     def covers(
         self,
         received: SQLColumnExpression[datetime],
