@@ -28,6 +28,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import make_url
 
+from services.reports import routes
 from services.reports.figures import BINS, GROUPINGS, Scope, calls, charts, summarise
 from services.reports.filters import Filters as ReportFilters
 from services.reports.filters import period_of
@@ -389,12 +390,16 @@ async def test_the_summary_and_every_grouping_are_the_original_definitions(
     assert response.json()["by"] == as_json({key: grouped(expected, key) for key in GROUPINGS})
 
 
-async def test_the_csv_is_the_original_definition_row_by_row(
-    program: Program, client: httpx.AsyncClient, admin: dict[str, str]
+async def test_the_csv_is_the_original_definition_row_by_row_streamed_in_batches(
+    program: Program, client: httpx.AsyncClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(routes, "CSV_BATCH", 7)  # a dozen batches of this program's calls
+
     response = await client.get("/v1/reports/incidents.csv", params=EVERYTHING, headers=admin)
 
+    assert "content-length" not in response.headers  # streamed: its length is not known when it starts
     rows = list(csv.reader(io.StringIO(response.text)))
+    assert len(program.calls) > 7 * 5
     assert rows[1:] == [csv_row(c) for c in program.calls]
 
 
