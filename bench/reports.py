@@ -68,12 +68,12 @@ CROSS JOIN LATERAL (VALUES
     (9, d.accepts < 0.85, 'acknowledged', (20 + d.speed * 900) * interval '1 second',
         CASE WHEN d.hotline < 0.05 THEN '{"role": "hotline", "advocate_id": null}'::jsonb
              ELSE jsonb_build_object('role', 'primary', 'advocate_id', d.advocate) END),
-    (8, d.declines < 0.25, 'notification_sent', interval '2 minutes', '{"channel": "sms", "role": "backup"}'::jsonb),
-    (10, d.accepts < 0.85, 'en_route', (200 + d.speed * 900) * interval '1 second', '{}'::jsonb),
-    (10, d.accepts < 0.85 AND d.scene < 0.7, 'on_scene', (600 + d.scene * 2400) * interval '1 second', '{}'::jsonb),
-    (11, d.accepts < 0.85 AND d.contact < 0.5, 'survivor_contacted', (900 + d.contact * 7200) * interval '1 second',
+    (10, d.declines < 0.25, 'notification_sent', interval '2 minutes', '{"channel": "sms", "role": "backup"}'::jsonb),
+    (11, d.accepts < 0.85, 'en_route', (200 + d.speed * 900) * interval '1 second', '{}'::jsonb),
+    (12, d.accepts < 0.85 AND d.scene < 0.7, 'on_scene', (600 + d.scene * 2400) * interval '1 second', '{}'::jsonb),
+    (13, d.accepts < 0.85 AND d.contact < 0.5, 'survivor_contacted', (900 + d.contact * 7200) * interval '1 second',
         '{"via": "page"}'::jsonb),
-    (12, true, 'closed', interval '4 hours', '{"by": "cad"}'::jsonb)
+    (14, true, 'closed', interval '4 hours', '{"by": "cad"}'::jsonb)
 ) AS s (n, present, stage, after, data)
 WHERE s.present
 ORDER BY d.created_at + s.after, s.n
