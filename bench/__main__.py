@@ -8,11 +8,13 @@
   DV incidents, each also queueing a callout that the workers route and text meanwhile.
 - timer_lateness_ms: 10,000 open callouts whose next escalation steps fall due over 10 minutes; how late each
   of those due in the first 30 s starts.
-The server runs one process per core (`serve --processes`), as an operator would run it on this machine.
+- reports: the summaries, the dashboard and the CSV at 100,000 incidents over a year (bench/reports.py).
 - faults: the escalation engine under failure (bench/faults.py): split services, a fake Twilio failing 43 % of
   requests, a worker SIGKILLed every few seconds; first-text latency, duplicates, lost, unheard, misattributed.
-BENCH_ONLY=quiet or BENCH_ONLY=faults runs one phase alone. The last line printed is one JSON object with the
-figures (the faults phase's under "faults").
+The server runs one process per core (`serve --processes`), as an operator would run it on this machine. Every
+phase prints the peak memory of each process it ran (VmHWM), against a limit of 150 MiB each.
+BENCH_ONLY=quiet, reports or faults runs one phase alone. The last line printed is one JSON object with the
+figures (the reports' and faults' phases under "reports" and "faults").
 """
 
 from __future__ import annotations
@@ -22,13 +24,11 @@ import itertools
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,17 @@ import aiohttp
 import asyncpg
 import httpx
 
-from bench import faults
-from bench.common import ADMIN, DATA_KEY, fresh_database, p99, priority_event, production_env
+from bench import faults, reports
+from bench.common import (
+    ADMIN,
+    DATA_KEY,
+    callout_server,
+    fresh_database,
+    over_limit,
+    p99,
+    priority_event,
+    show_peaks,
+)
 from shared.crypto import Sealer
 from shared.db import libpq_url
 from tests.factories import HOTLINE, PHONES, make_program, signed
@@ -50,40 +59,14 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 WARM_UP = float(os.environ.get("BENCH_WARM_UP_SECONDS", "5"))
 # Posters at once: a busy dispatch centre's CAD adapters. More only queue (p99 = posters / rate, roughly).
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
-PROCESSES = int(os.environ.get("BENCH_PROCESSES", str(os.cpu_count() or 1)))
 SATURATION_SECONDS = float(os.environ.get("BENCH_SATURATION_SECONDS", "10"))
 OPEN_CALLOUTS = int(os.environ.get("BENCH_OPEN_CALLOUTS", "10000"))
 TIMER_SPREAD = float(os.environ.get("BENCH_TIMER_SPREAD", "600"))  # next steps fall due over 10 minutes...
 TIMER_WINDOW = float(os.environ.get("BENCH_TIMER_WINDOW", "30"))  # ...of which the bench watches the first 30 s
-# One phase alone: "quiet" (the figures above) or "faults" (bench/faults.py); unset, both.
+# One phase alone: "quiet" (the figures above), "reports" (bench/reports.py) or "faults" (bench/faults.py); unset,
+# all three.
+PHASES = ("quiet", "reports", "faults")
 ONLY = os.environ.get("BENCH_ONLY", "")
-
-
-@asynccontextmanager
-async def callout_server(database_url: str, twilio: FakeTwilio, log: Path) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**production_env(database_url, twilio, f"http://127.0.0.1:{port}"), "CALLOUT_PORT": str(port)}
-    callout = str(Path(sys.executable).with_name("callout"))
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            callout, "serve", "--processes", str(PROCESSES), env=env, stdout=out, stderr=out
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient(base_url=base) as http:
-                for _ in range(300):  # a person waiting for a server to come up, not a test
-                    try:
-                        if (await http.get("/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            await process.wait()
 
 
 async def webhook_to_sms(
@@ -319,7 +302,8 @@ async def quiet_figures() -> dict[str, Any]:
     log = Path(".callout/bench-server.log")
     log.parent.mkdir(exist_ok=True)
     try:
-        async with fresh_database() as url, callout_server(url, twilio, log) as base:
+        async with fresh_database() as url, callout_server(url, twilio, log) as served:
+            base = served.base
             limits = httpx.Limits(max_connections=CONCURRENCY * 4)
             async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
                 await make_program(http, {"Authorization": f"Bearer {ADMIN}"})
@@ -344,6 +328,8 @@ async def quiet_figures() -> dict[str, Any]:
             )
             timers = await timer_lateness(url)
             print(f"  p50 {timers['p50']} ms, p99 {timers['p99']} ms, {timers['missed']} not started", flush=True)
+            peaks = served.peaks()
+            show_peaks(peaks)
     finally:
         await twilio.stop()
     figures: dict[str, Any] = {
@@ -352,17 +338,21 @@ async def quiet_figures() -> dict[str, Any]:
         "intake_p99_ms": intake["p99_ms"],
         "intake_new_incidents_per_s": new["events_per_s"],
         "timer_lateness_ms": {"p50": timers["p50"], "p99": timers["p99"]},
+        "peak_memory_mb": peaks,
+        "peak_memory_over_limit": over_limit(peaks),
     }
     return figures
 
 
 async def main() -> None:
-    if ONLY not in ("", "quiet", "faults"):
-        sys.exit(f"BENCH_ONLY={ONLY!r}: quiet or faults, or unset for both")
+    if ONLY not in ("", *PHASES):
+        sys.exit(f"BENCH_ONLY={ONLY!r}: {', '.join(PHASES)}, or unset for all")
     figures: dict[str, Any] = {}
-    if ONLY != "faults":
+    if ONLY in ("", "quiet"):
         figures.update(await quiet_figures())
-    if ONLY != "quiet":
+    if ONLY in ("", "reports"):
+        figures["reports"] = await reports.figures()
+    if ONLY in ("", "faults"):
         figures["faults"] = await faults.figures()
     print(json.dumps(figures))
 

@@ -42,7 +42,16 @@ import aiohttp
 import asyncpg
 import httpx
 
-from bench.common import ADMIN, DATA_KEY, fresh_database, priority_event, production_env
+from bench.common import (
+    ADMIN,
+    DATA_KEY,
+    MEMORY_LIMIT_MB,
+    fresh_database,
+    over_limit,
+    peak_memory_mb,
+    priority_event,
+    production_env,
+)
 from shared.crypto import Sealer
 from shared.db import libpq_url
 from tests.factories import make_program, signed
@@ -101,6 +110,7 @@ class Process:
     port: int
     process: asyncio.subprocess.Process
     log: Path
+    peak_mb: float | None = None  # its peak memory, read as it is stopped or killed
 
     @property
     def base(self) -> str:
@@ -134,13 +144,18 @@ class Process:
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"{self.name} was not ready within {READY_WITHIN:g} s: see {self.log}")
 
+    def note_peak(self) -> None:
+        self.peak_mb = peak_memory_mb(self.process.pid) or self.peak_mb
+
     async def kill(self) -> None:
+        self.note_peak()
         with contextlib.suppress(ProcessLookupError):  # it may have exited already (a failed start)
             self.process.kill()  # SIGKILL: no shutdown, no goodbye to the database, as a crash or an OOM kill
         await self.process.wait()
 
     async def stop(self) -> None:
         if self.process.returncode is None:
+            self.note_peak()
             self.process.terminate()
             try:
                 await asyncio.wait_for(self.process.wait(), timeout=15)
@@ -154,6 +169,7 @@ class Deployment:
     directory: Process
     intake: Process
     workers: list[Process] = field(default_factory=list)
+    killed: list[Process] = field(default_factory=list)
     kills: int = 0
     replacement_seconds: list[float] = field(default_factory=list)  # how long each replacement took to come up
     _numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -173,6 +189,7 @@ class Deployment:
             await self._up.wait_for(lambda: bool(self.workers))
             victim = rng.choice(self.workers)
             self.workers.remove(victim)
+            self.killed.append(victim)
         self.kills += 1
         await victim.kill()
         started = time.perf_counter()
@@ -184,6 +201,15 @@ class Deployment:
 
     async def stop(self) -> None:
         await asyncio.gather(self.stop_workers(), self.intake.stop(), self.directory.stop())
+
+    def peaks(self) -> dict[str, float | None]:
+        """Each process's peak memory: the directory, intake, and every worker (those killed, as they died)."""
+        everyone = [
+            self.directory,
+            self.intake,
+            *sorted(self.workers + self.killed, key=lambda w: int(w.name.rsplit("-", 1)[1])),
+        ]
+        return {p.name: p.peak_mb for p in everyone}
 
 
 @asynccontextmanager
@@ -587,11 +613,28 @@ async def figures() -> dict[str, Any]:
     if changed := changed_files(version, code_version()):
         print(f"  WARNING: Callout's code changed during the run, workers ran mixed versions: {', '.join(changed)}")
     result["code_changed_during_run"] = bool(changed)
+    result |= peak_memory(running.peaks())
     # What else ran on the machine meanwhile shows here: the figures are timings, and a start-up takes a core.
     after = os.getloadavg()[0]
     print(f"  load average (1 min) {busy:.1f} before the phase, {after:.1f} after, on {os.cpu_count()} cores")
     show(result, evidence)
     return result
+
+
+def peak_memory(peaks: dict[str, float | None]) -> dict[str, Any]:
+    """Printed: the services' peaks, the workers' median and highest; returned: the same, and any over the limit."""
+    workers = {name: peak for name, peak in peaks.items() if name.startswith("worker-") and peak is not None}
+    highest = max(workers, key=lambda name: workers[name]) if workers else None
+    over = over_limit(peaks)
+    verdict = f"OVER {MEMORY_LIMIT_MB} MiB: {', '.join(over)}" if over else f"each within {MEMORY_LIMIT_MB} MiB"
+    print(
+        f"  peak memory (VmHWM, MiB): directory {peaks['directory']}, intake {peaks['intake']}, {len(workers)} workers"
+        f" median {statistics.median(workers.values()) if workers else None}, highest"
+        f" {workers.get(highest) if highest else None} ({highest}); {verdict}",
+        flush=True,
+    )
+    summary = {"directory": peaks["directory"], "intake": peaks["intake"], "workers_max": workers.get(highest or "")}
+    return {"peak_memory_mb": summary, "peak_memory_over_limit": over}
 
 
 def measure(load: Load, records: Records, messages: list[Message], kills: int) -> tuple[dict[str, Any], Evidence]:

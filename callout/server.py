@@ -14,7 +14,6 @@ import asyncpg
 import click
 import structlog
 import uvicorn
-from alembic import command as alembic_command
 from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -135,6 +134,7 @@ def serve(part: str, host: str, port: int | None, processes: int) -> None:
         "log_config": None,
         "access_log": False,
         "timeout_keep_alive": 75,
+        "ws": "none",  # nothing here speaks WebSocket: its protocol would be ~3 MB in each process
     }
     if processes == 1:
         uvicorn.run(build(Part(part), settings, url), **options)
@@ -173,6 +173,8 @@ def db() -> None:
 @click.option("-m", "--message", required=True)
 def revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
+    from alembic import command as alembic_command  # only here: a serving process does without alembic (shared/db.py)
+
     config = alembic_config(database_url(load_settings()))
     config.attributes["target_metadata"] = Base.metadata
     alembic_command.revision(config, message=message, autogenerate=True)

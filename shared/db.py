@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import time
@@ -10,13 +11,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, make_url, text
 from sqlalchemy import exc as sa_exc
@@ -24,6 +22,9 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = structlog.get_logger()
 # How long a new connection may take: a server that does not answer at all (a host gone, packets dropped) is an
@@ -309,25 +310,59 @@ def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise sa_exc.DisconnectionError("closed by the server, or left mid-transaction")
 
 
+# Alembic (and, to know the head, every migration script with alembic's operations for every dialect) is ~19 MB
+# in a process: it is imported only by what migrates, never by a process that only serves.
+
+
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+def head_revision() -> str:
+    """The newest migration: the one no other revises. Read from each script's `revision` and `down_revision`
+    without running it (tests/test_schema_head.py holds it to alembic's own answer)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        names = assigned(script)
+        revisions.add(names["revision"])
+        down = names.get("down_revision")
+        revised.update([down] if isinstance(down, str) else down or ())
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads: {', '.join(sorted(heads)) or 'none'}")
+    return heads.pop()
+
+
+def assigned(script: Path) -> dict[str, Any]:
+    """The literal values a migration script gives `revision` and `down_revision`."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(script.read_text()).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, value = node.target.id, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+        else:
+            continue
+        if name in ("revision", "down_revision"):
+            found[name] = ast.literal_eval(value)
+    return found
 
 
 def known_revisions() -> frozenset[str]:
     """Every revision this code's migrations know: a schema at one it does not know is newer than it."""
-    scripts = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
-    return frozenset(revision.revision for revision in scripts.walk_revisions())
+    return frozenset(assigned(script)["revision"] for script in (MIGRATIONS / "versions").glob("*.py"))
 
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision (blocking; run it before serving)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), "head")
 
 

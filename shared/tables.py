@@ -123,6 +123,7 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("agency_id", "cad_incident_id"),
         Index("ix_incidents_premise", "agency_id", "premise_key", "created_at"),
+        Index("ix_incidents_created_at", "created_at"),  # a report's period
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

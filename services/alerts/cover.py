@@ -18,7 +18,7 @@ from services.alerts.models import Notification
 from services.alerts.settings import AlertsSettings
 from shared import audit
 from shared.auth import hash_token
-from shared.local_time import span
+from shared.localtime import span
 from shared.tables import AdvocatePhone, Agency, CoverLink, CoverRequest, CoverStatus, Wake, wake_alerts
 
 log = structlog.get_logger()

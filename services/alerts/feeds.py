@@ -20,7 +20,7 @@ from services.alerts import escalation, messages
 from services.alerts.callout import Person
 from services.alerts.directory_client import ContactWatch
 from services.alerts.models import FeedSilence
-from services.alerts.page import local_time
+from shared.localtime import local_time
 from shared.tables import Agency, CadHeartbeat, ReceivedEvent
 
 HISTORY = timedelta(weeks=8)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.alerts import messages
+from shared.localtime import local_time
 from shared.security import csp_nonce
 from shared.tables import OPEN, Callout, CalloutStatus, Incident, Stage, Tier
 
@@ -38,10 +38,6 @@ ACTIONS = {**ANSWERS, **PROGRESS, **CALLS, "pin": "Show the details"}
 # The second factor, as it stands for the acceptor's browser: the PIN was given; it is asked for; the link is
 # locked (five wrong PINs); or no PIN is set yet (the details show, saying a PIN would guard them).
 Guard = Literal["given", "ask", "locked", "none"]
-
-
-def local_time(moment: datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from services.alerts import escalation, messages
 from services.alerts.callout import Person
 from services.alerts.directory_client import ContactWatch
 from services.alerts.models import StaffNotice
-from services.alerts.page import local_time
-from shared.local_time import span
+from shared.localtime import local_time, span
 from shared.tables import AdvocatePhone, Unreachable, Wake, wake_alerts
 
 WINDOW_HOURS = 24  # how far ahead an unproven or unreachable phone on call is called out

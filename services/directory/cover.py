@@ -24,7 +24,7 @@ from services.directory.roster import ROLE_ORDER, schedule_for
 from services.directory.schedules import add_override
 from services.directory.schemas import CoverRequestOut, OverrideIn
 from shared.auth import hash_token
-from shared.local_time import span
+from shared.localtime import span
 from shared.problems import Invalid, NotFound
 from shared.security import csp_nonce
 from shared.tables import Agency, CoverLink, CoverOffer, CoverRequest, CoverStatus, Unreachable, Wake, wake_alerts

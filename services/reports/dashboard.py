@@ -1,37 +1,53 @@
 """The supervisors' dashboard: one server-rendered page, usable on a phone, its charts drawn as SVG from the same
 figures as the reports API; filters are a form. Signing in with an issued token opens a server-side session
 (shared/sessions.py): the browser keeps only its random id, in an HttpOnly, SameSite=Strict cookie, never the token.
-Sign-in and sign-out refuse a POST from another site."""
+Sign-in and sign-out refuse a POST from another site.
+
+Every time shown is in the agency's time zone. Wherever an advocate is named, a phone they have not proved, or
+one a channel cannot reach, is marked: a supervisor should know before the call comes that a text may not land."""
 
 from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import column, func, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reports.figures import INTERVALS, Call, summary
-from services.reports.routes import Filters, calls_for, export_csv
+from services.reports.figures import BINS, INTERVALS, Charts, calls, charts, summarise
+from services.reports.filters import Bound, Filters, Tier, period_of
+from services.reports.routes import export_csv, scope_of
 from shared import audit
 from shared.auth import Principal, Role, TokenRefused, principal_for
 from shared.db import SessionDep
 from shared.incidents import timeline, visible_incident
+from shared.localtime import SECOND, local_time
+from shared.problems import Invalid
 from shared.security import csp_nonce
 from shared.sessions import COOKIE, Lifetime, cookie_is_secure, cross_site, end_session, open_session, resume
 from shared.settings import Settings
-from shared.tables import OPEN, Agency, Callout, CalloutStatus, Incident
+from shared.tables import OPEN, AdvocatePhone, Agency, Callout, CalloutStatus, Incident
 from shared.text import StorableStr
 
 router = APIRouter(tags=["reports"], include_in_schema=False)
 LEGACY_COOKIE = "callout_token"  # the raw token, as sign-in once kept it: cleared at the next sign-in
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-BINS = (60, 120, 300, 600, 1800, 3600)  # seconds: the edges of the acceptance-time histogram
+DAYS_SHOWN = 31  # a longer period's share within target is drawn by month
+ROSTER_ROLES = ("primary", "backup", "supervisor")
+CHANNEL_WORDS = {"sms": "texts", "voice": "calls"}
+
+# Other services' tables, read as data (no code of theirs): the directory's advocates, and the phones the alerts
+# service found a channel cannot reach.
+ADVOCATES = table("advocates", column("id"), column("key"), column("name"), column("phone"))
+UNREACHABLE = table("unreachable_contacts", column("phone"), column("channel"))
 
 
 async def signed_in(request: Request, session: SessionDep) -> Principal | None:
@@ -70,30 +86,36 @@ def page(title: str, body: str, principal: Principal | None = None, status: int 
     )
 
 
-def period(
+@dataclass(frozen=True)
+class Asked:
+    """The form as sent: its filters, or why they cannot be read (shown beside the form, nothing else)."""
+
+    filters: Filters | None
+    problem: str | None = None
+    raw: tuple[tuple[str, str], ...] = ()
+
+
+def asked(
     request: Request,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=64)] = None,
     agency: Annotated[StorableStr | None, Query(max_length=64)] = None,
     area: Annotated[StorableStr | None, Query(max_length=64)] = None,
     tier: Annotated[StorableStr | None, Query(max_length=16)] = None,
     language: Annotated[StorableStr | None, Query(max_length=35)] = None,
-) -> Filters:
-    """The form's filters; by default the thirty days up to the next whole minute (this minute's calls too)."""
-    upto = request.app.state.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    end = (end or upto).replace(tzinfo=(end or upto).tzinfo or UTC)
-    start = start.replace(tzinfo=start.tzinfo or UTC) if start else end - timedelta(days=30)
-    return Filters(
-        start=start,
-        end=end,
-        agency=agency or None,
-        area=area or None,
-        tier=tier if tier in ("immediate", "priority", "follow_up") else None,  # type: ignore[arg-type]
-        language=language or None,
-    )
+) -> Asked:
+    """The form's filters; by default the last thirty days (this minute's calls too)."""
+    given = {"from": start, "to": end, "agency": agency, "area": area, "tier": tier, "language": language}
+    raw = tuple((name, value or "") for name, value in given.items())
+    try:
+        period = period_of(start, end, request.app.state.clock.now())
+    except Invalid as problem:
+        return Asked(None, problem.detail, raw)
+    chosen: Tier | None = tier if tier in ("immediate", "priority", "follow_up") else None  # type: ignore[assignment]
+    return Asked(Filters(period, agency or None, area or None, chosen, None, language or None), None, raw)
 
 
-PeriodDep = Annotated[Filters, Depends(period)]
+AskedDep = Annotated[Asked, Depends(asked)]
 
 
 SIGN_IN_NOTES = {
@@ -181,19 +203,32 @@ async def sign_out(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(request: Request, session: SessionDep, filters: PeriodDep) -> Response:
+async def dashboard(request: Request, session: SessionDep, form: AskedDep) -> Response:
     principal = await signed_in(request, session)
     if principal is None:
         return to_sign_in(request)
-    calls = await calls_for(session, principal, filters)
-    figures = summary(calls)
+    if form.filters is None:
+        note = f"<p class=note id=problem>{html.escape(form.problem or '')}</p>"
+        return page("Callout dashboard", note + filter_form(dict(form.raw), None), principal, status=422)
+    filters = form.filters
+    scope = await scope_of(session, principal, filters.agency)
+    # The form's times are shown on the agencies' clock, when they share one (each call's are its agency's).
+    zone = next(iter(scope.zones)) if len(scope.zones) == 1 else "UTC"
+    selected = calls(filters, scope)
+    figures = (await summarise(session, selected)).overall
+    drawn = await charts(session, selected)
+    by_month = filters.period.length() > timedelta(days=DAYS_SHOWN)
     body = "".join(
         [
-            filter_form(filters),
+            filter_form(shown_filters(filters, zone), filters),
             headline(figures),
-            chart_section("Time to acceptance", "acceptance-histogram", acceptance_histogram(calls)),
-            chart_section("Share within target, by day", "target-by-day", target_by_day(calls)),
-            chart_section("Calls by area and language", "coverage", coverage(calls)),
+            chart_section("Time to acceptance", "acceptance-histogram", acceptance_histogram(drawn)),
+            chart_section(
+                f"Share within target, by {'month' if by_month else 'day'}",
+                "target-by-day",
+                target_by_period(drawn, by_month=by_month),
+            ),
+            chart_section("Calls by area and language", "coverage", coverage(drawn)),
             await open_callouts(session, principal),
         ]
     )
@@ -201,12 +236,14 @@ async def dashboard(request: Request, session: SessionDep, filters: PeriodDep) -
 
 
 @router.get("/dashboard/export.csv")
-async def dashboard_export(request: Request, session: SessionDep, filters: PeriodDep) -> Response:
+async def dashboard_export(request: Request, session: SessionDep, form: AskedDep) -> Response:
     """The de-identified CSV of what the dashboard shows (signed in by its cookie)."""
     principal = await signed_in(request, session)
     if principal is None:
         return to_sign_in(request)
-    return await export_csv(session, principal, filters, request)
+    if form.filters is None:
+        raise Invalid(form.problem)
+    return await export_csv(session, principal, form.filters, request)
 
 
 @router.get("/dashboard/incidents/{ref}", response_class=HTMLResponse)
@@ -222,16 +259,19 @@ async def incident_page(ref: str, request: Request, session: SessionDep) -> Resp
         subject=f"timeline of {incident.ref}",
         at=request.app.state.clock.now(),
     )
+    zone = (await session.scalar(select(Agency.timezone).where(Agency.id == incident.agency_id))) or "UTC"
     entries = await timeline(session, incident)
+    named = await advocates(session, (i for e in entries for i in advocate_ids(e.data)))
     rows = "".join(
-        f"<tr><td>{e.observed_at:%Y-%m-%d %H:%M:%S}</td><td>{html.escape(e.stage)}</td>"
-        f"<td class=data>{html.escape(describe(e.data))}</td></tr>"
+        f"<tr><td>{html.escape(local_time(e.observed_at, zone, SECOND))}</td><td>{html.escape(e.stage)}</td>"
+        f"<td class=data>{html.escape(describe(e.data))}</td>"
+        f"<td class=who>{', '.join(named[i].html() for i in advocate_ids(e.data) if i in named)}</td></tr>"
         for e in entries
     )
     body = (
         f'<p><a href="/dashboard">← dashboard</a></p><h2>{html.escape(incident.ref)} · {html.escape(incident.tier)}'
-        f" · {html.escape(incident.status)}</h2><table class=timeline><tr><th>at (UTC)</th><th>stage</th>"
-        f"<th>what</th></tr>{rows}</table>"
+        f" · {html.escape(incident.status)}</h2><table class=timeline><tr><th>at ({html.escape(zone)})</th>"
+        f"<th>stage</th><th>what</th><th>who</th></tr>{rows}</table>"
     )
     return page(f"Timeline {incident.ref}", body, principal)
 
@@ -241,31 +281,102 @@ def describe(data: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {v}" for k, v in data.items() if k in keep and v not in (None, [], ""))
 
 
-def filter_form(f: Filters) -> str:
-    def field(name: str, label: str, value: str | None, kind: str = "text") -> str:
-        return f'<label>{label}<input name="{name}" type="{kind}" value="{html.escape(value or "")}"></label>'
+def advocate_ids(data: dict[str, Any]) -> list[int]:
+    """The advocates a timeline row names (one who matched, accepted or declined; those a step alerted)."""
+    named = [data.get("advocate_id"), *(data.get("advocate_ids") or [])]
+    return [i for i in named if isinstance(i, int) and not isinstance(i, bool)]
+
+
+# -- advocates, as the dashboard names them ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Advocate:
+    name: str
+    key: str
+    phone_verified: bool  # they texted back the code sent to the phone the directory has for them
+    unreachable: tuple[str, ...]  # channels that cannot reach that phone (opted out, invalid, a landline)
+
+    def html(self) -> str:
+        marks = []
+        if not self.phone_verified:
+            marks.append(
+                '<span class="mark unverified" title="They have not texted back the code sent to this phone">'
+                "phone unverified</span>"
+            )
+        marks += [
+            f'<span class="mark unreachable" data-channel="{html.escape(channel)}">'
+            f"{CHANNEL_WORDS.get(channel, html.escape(channel))} cannot reach them</span>"
+            for channel in self.unreachable
+        ]
+        name = f'<span class=advocate title="{html.escape(self.key)}">{html.escape(self.name)}</span>'
+        return f'<span class=person data-advocate="{html.escape(self.key)}">{name}{"".join(marks)}</span>'
+
+
+async def advocates(session: AsyncSession, ids: Iterable[int]) -> dict[int, Advocate]:
+    """The advocates with these directory ids, each with what is known of their phone now."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    proven = AdvocatePhone.verified_at.is_not(None) & (AdvocatePhone.phone == ADVOCATES.c.phone)
+    unreachable = (
+        select(func.array_agg(UNREACHABLE.c.channel.distinct()))
+        .where(UNREACHABLE.c.phone == ADVOCATES.c.phone)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            ADVOCATES.c.id,
+            ADVOCATES.c.name,
+            ADVOCATES.c.key,
+            func.coalesce(proven, False).label("verified"),
+            unreachable.label("unreachable"),
+        )
+        .select_from(ADVOCATES)
+        .outerjoin(AdvocatePhone, AdvocatePhone.advocate_id == ADVOCATES.c.id)
+        .where(ADVOCATES.c.id.in_(wanted))
+    )
+    return {r.id: Advocate(r.name, r.key, r.verified, tuple(sorted(r.unreachable or ()))) for r in rows}
+
+
+# -- the form and the figures -----------------------------------------------------------------------------------
+
+
+def shown(bound: Bound, zone: str) -> str:
+    """An end of the period as the form shows it: as written, or an instant on the agency's clock."""
+    return bound.at.astimezone(ZoneInfo(zone)).isoformat(timespec="minutes") if bound.is_instant else bound.shown
+
+
+def shown_filters(f: Filters, zone: str) -> dict[str, str]:
+    values = {"from": shown(f.period.start, zone), "to": shown(f.period.end, zone), "agency": f.agency, "area": f.area}
+    values |= {"tier": f.tier, "language": f.language}
+    return {k: v for k, v in values.items() if v}
+
+
+def filter_form(values: dict[str, str], f: Filters | None) -> str:
+    def field(name: str, label: str, kind: str = "text") -> str:
+        value = html.escape(values.get(name, ""))
+        return f'<label>{label}<input name="{name}" type="{kind}" value="{value}"></label>'
 
     tiers = "".join(
-        f'<option value="{t}"{" selected" if f.tier == t else ""}>{t or "any"}</option>'
+        f'<option value="{t}"{" selected" if values.get("tier", "") == t else ""}>{t or "any"}</option>'
         for t in ("", "immediate", "priority", "follow_up")
+    )
+    export = (
+        f'<a class=export href="/dashboard/export.csv?{html.escape(urlencode(values))}">Export CSV</a>' if f else ""
     )
     return (
         '<form class=filters method=get action="/dashboard">'
-        + field("from", "From", f.start.isoformat())
-        + field("to", "To", f.end.isoformat())
-        + field("agency", "Agency", f.agency)
-        + field("area", "Area", f.area)
+        + field("from", "From (a date, or date and time)")
+        + field("to", "To (a date includes the day)")
+        + field("agency", "Agency")
+        + field("area", "Area")
         + f'<label>Tier<select name="tier">{tiers}</select></label>'
-        + field("language", "Language", f.language)
+        + field("language", "Language")
         + "<button>Show</button>"
-        + f'<a class=export href="/dashboard/export.csv?{html.escape(urlencode(query_of(f)))}">Export CSV</a></form>'
+        + export
+        + "</form>"
     )
-
-
-def query_of(f: Filters) -> dict[str, str]:
-    values = {"from": f.start.isoformat(), "to": f.end.isoformat(), "agency": f.agency, "area": f.area}
-    values |= {"tier": f.tier, "language": f.language}
-    return {k: v for k, v in values.items() if v}
 
 
 def minutes(seconds: float | None) -> str:
@@ -305,45 +416,42 @@ def bars(values: Sequence[tuple[str, float]], *, unit: str = "", scale_max: floa
     step, drawn = 300 / len(values), []
     for i, (label, value) in enumerate(values):
         height, x = 72 * value / top, i * step
-        shown = f"{value:g}{unit}"
+        shown_value = f"{value:g}{unit}"
         drawn.append(
             f'<g><rect class="bar" data-label="{html.escape(label)}" data-value="{value:g}" x="{x + step * 0.15:.1f}" '
             f'y="{86 - height:.1f}" width="{step * 0.7:.1f}" height="{height:.1f}"><title>{html.escape(label)}: '
-            f'{shown}</title></rect><text x="{x + step / 2:.1f}" y="97" text-anchor="middle">{html.escape(label)}'
-            f'</text><text x="{x + step / 2:.1f}" y="{82 - height:.1f}" text-anchor="middle">{shown}</text></g>'
+            f'{shown_value}</title></rect><text x="{x + step / 2:.1f}" y="97" text-anchor="middle">'
+            f'{html.escape(label)}</text><text x="{x + step / 2:.1f}" y="{82 - height:.1f}" text-anchor="middle">'
+            f"{shown_value}</text></g>"
         )
     return f'<svg viewBox="0 0 300 100" role="img">{"".join(drawn)}</svg>'
 
 
-def acceptance_histogram(calls: list[Call]) -> str:
-    counts = [0] * (len(BINS) + 1)
-    for call in calls:
-        if (seconds := call.seconds.get("acceptance")) is not None:
-            counts[next((i for i, edge in enumerate(BINS) if seconds <= edge), len(BINS))] += 1
+def acceptance_histogram(drawn: Charts) -> str:
+    counts = drawn.acceptance_bins
     labels = [f"≤{edge // 60}m" for edge in BINS] + [f">{BINS[-1] // 60}m"]
     return bars(list(zip(labels, counts, strict=True)) if any(counts) else [])
 
 
-def target_by_day(calls: list[Call]) -> str:
-    days: dict[str, list[Call]] = defaultdict(list)
-    for call in calls:
-        days[call.received_at.strftime("%m-%d")].append(call)
-    shares = [
-        (day, round(100 * sum(c.within_target for c in group) / len(group))) for day, group in sorted(days.items())
-    ]
-    return bars(shares, unit="%", scale_max=100)
+def target_by_period(drawn: Charts, *, by_month: bool) -> str:
+    """Each day's share of calls within target (each month's, over a long period), in the agency's days."""
+    periods: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for day, count, within in drawn.days:
+        totals = periods[day.strftime("%Y-%m" if by_month else "%m-%d")]
+        totals[0] += count
+        totals[1] += within
+    return bars(
+        [(label, round(100 * within / count)) for label, (count, within) in periods.items()], unit="%", scale_max=100
+    )
 
 
-def coverage(calls: list[Call]) -> str:
-    groups: dict[str, int] = defaultdict(int)
-    for call in calls:
-        groups[f"{call.area or '?'} · {(call.language or '?').split('-')[0]}"] += 1
-    return bars(sorted(groups.items()))
+def coverage(drawn: Charts) -> str:
+    return bars(drawn.coverage)
 
 
-async def open_callouts(session: SessionDep, principal: Principal) -> str:
+async def open_callouts(session: AsyncSession, principal: Principal) -> str:
     query = (
-        select(Callout, Incident.ref, Agency.slug)
+        select(Callout, Incident.ref, Agency.slug, Agency.timezone)
         .join(Incident, Incident.id == Callout.incident_id)
         .join(Agency, Agency.id == Callout.agency_id)
         .where(Callout.status.in_((*OPEN, CalloutStatus.accepted)))
@@ -352,18 +460,42 @@ async def open_callouts(session: SessionDep, principal: Principal) -> str:
     )
     if principal.role is not Role.admin:
         query = query.where(Callout.agency_id == principal.agency_id)
+    found = (await session.execute(query)).all()
+    named = await advocates(session, (i for c, *_ in found for i in people_of(c)))
     rows = "".join(
         f'<tr><td><a href="/dashboard/incidents/{html.escape(ref)}">{html.escape(ref)}</a></td>'
         f"<td>{html.escape(slug)}</td><td>{html.escape(c.code)}</td><td>{html.escape(c.tier)}</td>"
         f"<td>{html.escape(c.area or '')}</td><td>{html.escape(c.status)}</td><td>{c.step + 1 if c.step >= 0 else '—'}"
-        f"</td><td>{c.due_at:%H:%M:%S}</td></tr>"
-        for c, ref, slug in await session.execute(query)
+        f"</td><td>{html.escape(local_time(c.due_at, zone, '%m-%d %H:%M:%S %Z'))}</td>"
+        f"<td class=people>{people_cell(c, named)}</td></tr>"
+        for c, ref, slug, zone in found
     )
     return (
         '<section class=open id="open-callouts"><h2>Open callouts</h2><table><tr><th>incident</th><th>agency</th>'
-        "<th>code</th><th>tier</th><th>area</th><th>state</th><th>step</th><th>next (UTC)</th></tr>"
-        f"{rows or '<tr><td colspan=8>None open.</td></tr>'}</table></section>"
+        "<th>code</th><th>tier</th><th>area</th><th>state</th><th>step</th><th>next</th><th>on call</th></tr>"
+        f"{rows or '<tr><td colspan=9>None open.</td></tr>'}</table></section>"
     )
+
+
+def people_of(callout: Callout) -> dict[int, str]:
+    """The advocates of a callout, by directory id, with their part in it: who accepted, else who is on call for
+    it in each role (as the directory answered when it was routed)."""
+    accepted = callout.accepted_by or {}
+    if isinstance(accepted.get("advocate_id"), int):
+        return {accepted["advocate_id"]: "accepted"}
+    roles: dict[int, str] = {}
+    for role in ROSTER_ROLES:
+        for person in (callout.roster or {}).get(role) or ():
+            if isinstance(person, dict) and isinstance(person.get("advocate_id"), int):
+                roles.setdefault(person["advocate_id"], role)
+    return roles
+
+
+def people_cell(callout: Callout, named: dict[int, Advocate]) -> str:
+    if (callout.accepted_by or {}).get("role") == "hotline":
+        return "accepted: the hotline"
+    parts = [f"{role}: {named[i].html()}" for i, role in people_of(callout).items() if i in named]
+    return "; ".join(parts) or "—"
 
 
 SIGN_IN = """<form class=signin method=post action="/dashboard/sign-in"><h2>Sign in</h2>{note}
@@ -385,6 +517,8 @@ svg{{width:100%;height:auto;max-height:260px}} rect.bar{{fill:#3b6ea8}} svg text
 table{{width:100%;border-collapse:collapse;font-size:.85rem;display:block;overflow-x:auto}}
 td,th{{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #eee;white-space:nowrap}}
 td.data{{white-space:normal}}
-.empty,.note{{color:#777}}
+.mark{{display:inline-block;margin-left:.3rem;padding:0 .3rem;border-radius:3px;font-size:.75rem}}
+.mark.unverified{{background:#fff3cd;color:#664d03}} .mark.unreachable{{background:#f8d7da;color:#842029}}
+.empty,.note{{color:#777}} #problem{{color:#842029}}
 form.account{{display:flex;gap:.5rem;align-items:center;float:right;font-size:.8rem}}
 </style></head><body>{account}<h1>Callout · supervisors</h1>{body}</body></html>"""
