@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from services.alerts.worker import Worker
-from tests.conftest import ADMIN_TOKEN
 from tests.factories import PHONES, dv_event, make_program, post_event
 from tests.test_eido import fetch
 
@@ -19,7 +18,7 @@ CHICAGO = ZoneInfo("America/Chicago")
 
 @pytest.fixture(autouse=True)
 async def an_open_callout_in_chicago(
-    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, database_url: str
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, database_url: str, issued_admin: str
 ) -> None:
     """A callout for a Spanish speaker, alerting luis first (dana primary too, mei backing up, ada supervising):
     dana has proven her phone, the others have not, and texts cannot reach luis's."""
@@ -34,7 +33,8 @@ async def an_open_callout_in_chicago(
         " WHERE phone = $1",
         PHONES["luis"],
     )
-    await client.post("/dashboard/sign-in", data={"token": ADMIN_TOKEN})
+    signed_in = await client.post("/dashboard/sign-in", data={"token": issued_admin})
+    assert signed_in.status_code == 303
 
 
 def person(page: str, key: str) -> str:

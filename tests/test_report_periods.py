@@ -101,9 +101,10 @@ async def test_a_period_that_cannot_be_read_is_a_422_problem_naming_it_and_chang
 
 
 async def test_the_dashboard_takes_dates_and_says_what_it_cannot_read(
-    client: httpx.AsyncClient, admin: dict[str, str]
+    client: httpx.AsyncClient, issued_admin: str
 ) -> None:
-    await client.post("/dashboard/sign-in", data={"token": admin["Authorization"].removeprefix("Bearer ")})
+    signed_in = await client.post("/dashboard/sign-in", data={"token": issued_admin})
+    assert signed_in.status_code == 303
 
     one_day = await client.get("/dashboard?from=2026-11-16&to=2026-11-16")
     since = await client.get("/dashboard?from=2026-11-16")  # a date, and now

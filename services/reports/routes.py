@@ -104,13 +104,22 @@ CSV_HEADER = [
 ]
 
 
+# What a spreadsheet would read as a formula (or a cell break) at the start of a cell: such a cell is written with a
+# leading apostrophe, which spreadsheets show as text. Areas are refused in that shape now; older rows may hold one.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
 def csv_row(call: Any) -> list[object]:
     return [
-        call.agency,
+        as_text(call.agency),
         call.day.isoformat(),
-        call.area or "",
+        as_text(call.area or ""),
         call.tier,
-        call.language or "",
+        as_text(call.language or ""),
         call.screened,
         call.screened_in,
         call.accepted and not call.hotline,
