@@ -167,7 +167,7 @@ async def test_the_week_holds_every_source_in_local_time_across_the_clocks_going
     assert labels == ["Thu 29 Oct", "Fri 30 Oct", "Sat 31 Oct", "Sun 01 Nov", "Mon 02 Nov", "Tue 03 Nov", "Wed 04 Nov"]
     sunday = text_of(httpx.Response(200, text=days[3]))
     assert "25 hours: the clocks change" in sunday
-    assert "primary 00:00 EDT to 24:00 dana" in sunday  # the whole long day, one stretch, no gap
+    assert "primary 00:00 EDT to 24:00 dana primary on call sun 00:00 to mon 00:00" in sunday  # all 25 hours
     assert "backup 00:00 EDT to 01:00 EDT mei" in sunday
     assert "backup 01:00 EDT to 01:00 EST luis backup by override" in sunday
     assert "backup 01:00 EST to 24:00 mei" in sunday

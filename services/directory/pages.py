@@ -27,7 +27,7 @@ from starlette.datastructures import FormData
 
 from services.directory import service
 from services.directory.cover import cover_requests
-from services.directory.coverage import COVERAGE_AHEAD, coverage_gaps, stretches, uncovered
+from services.directory.coverage import COVERAGE_AHEAD, coverage_gaps, uncovered
 from services.directory.models import Advocate, Area
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, local_to_utc, schedule_for
 from services.directory.schemas import AdvocateIn, Key
@@ -257,7 +257,7 @@ async def week(
     # Each day from local midnight to local midnight: 23, 24 or 25 hours, as the clocks have it.
     bounds = [local_to_utc(datetime.combine(first + timedelta(days=d), time()), zone) for d in range(8)]
     schedule = await schedule_for(session, agency, chosen, bounds[0], bounds[7])
-    slots = stretches(schedule.slots(bounds[0], bounds[7]))
+    slots = schedule.slots(bounds[0], bounds[7])  # each with its own reason: a Sunday shift says Sunday
     keys = {i: a.key for i, a in schedule.advocates.items()}
     days = [day_of(slots, bounds[d], bounds[d + 1], zone, keys) for d in range(7)]
 
