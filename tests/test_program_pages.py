@@ -252,6 +252,10 @@ async def test_an_advocate_added_and_changed_through_the_form_is_audited(
     rosa = await advocate(app, "rosa")
     assert rosa is not None and (rosa.name, rosa.phone, rosa.languages) == ("Rosa Diaz", "+12025550109", ["es", "en"])
     listed = text_of(await client.get(added.headers["location"], headers=as_admin))
+    forged = text_of(
+        await client.get("/dashboard/program/metro/advocates?saved=your+account+is+closed", headers=as_admin)
+    )
+    assert "Saved" not in forged
     assert "Saved rosa." in listed and "Rosa Diaz (rosa) +12025550109 unverified es, en 1 active" in listed
     [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
     assert record.subject == "POST /dashboard/program/{slug}/advocates/{key}"

@@ -395,15 +395,16 @@ async def advocate_rows(session: AsyncSession, agency: Agency) -> list[AdvocateR
 async def advocates_page(
     session: AsyncSession, found: Viewer, form: AdvocateForm, status: int = 200, saved: str | None = None
 ) -> HTMLResponse:
+    rows = await advocate_rows(session, found.agency)
     return render(
         "advocates.html",
         status,
         found.principal,
         found.agency,
-        advocates=await advocate_rows(session, found.agency),
+        advocates=rows,
         form=form,
         areas=await areas_of(session, found.agency),
-        saved=saved,
+        saved=saved if any(row.key == saved for row in rows) else None,  # a link can make it say nothing else
         may_change=found.principal.role is Role.admin,
     )
 
