@@ -1,0 +1,291 @@
+"""The program's pages over HTTP (services/directory/pages.py): who may see which agency, what the board shows
+now, the week of every role across a daylight-saving change, and the advocates' form — its problems shown next
+to the fields with nothing changed, a change made as the API makes it, and audited."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from services.directory.models import Advocate
+from shared.audit import AuditRecord
+from shared.auth import Role
+from shared.clock import FakeClock
+from shared.tables import AdvocatePhone, Agency, CoverOffer, CoverRequest, CoverStatus, Unreachable
+from tests.factories import PHONES, issued_token, make_program
+from tests.test_sessions import session_of, sign_in, with_session
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Dana is primary every day but Wednesday (a gap all that day), Mei backup and Ada supervisor every day; Luis
+# covers the area but holds no shift.
+SHIFTS = [
+    *({"advocate": "dana", "role": "primary", "day": d} for d in DAYS if d != "wed"),
+    *({"advocate": "mei", "role": "backup", "day": d} for d in DAYS),
+    *({"advocate": "ada", "role": "supervisor", "day": d} for d in DAYS),
+]
+
+
+@pytest.fixture
+async def program(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    await make_program(client, admin, timezone="America/New_York", shifts=SHIFTS)
+    await make_program(client, admin, agency="other", timezone="UTC")
+
+
+async def signed_in_as(
+    app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, role: Role, agency: str | None = None
+) -> dict[str, str]:
+    token = await issued_token(app.state.db, role=role, label=f"A {role.value}", agency=agency, now=clock.now())
+    return with_session(session_of(await sign_in(client, token)))
+
+
+@pytest.fixture
+async def as_admin(app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, program: None) -> dict[str, str]:
+    return await signed_in_as(app, client, clock, Role.admin)
+
+
+@pytest.fixture
+async def as_supervisor(app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, program: None) -> dict[str, str]:
+    return await signed_in_as(app, client, clock, Role.supervisor, agency="metro")
+
+
+def text_of(response: httpx.Response) -> str:
+    """The page's words, tags dropped and spaces joined: what a reader sees."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.text)))
+
+
+async def test_a_page_without_a_session_goes_to_the_sign_in(client: httpx.AsyncClient, program: None) -> None:
+    for path in ("/dashboard/program/metro", "/dashboard/program/metro/week", "/dashboard/program/metro/advocates"):
+        response = await client.get(path)
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/sign-in", path
+    ended = await client.get("/dashboard/program/metro", headers=with_session("no-such-session"))
+    assert ended.headers["location"] == "/dashboard/sign-in?ended=1"
+
+
+async def test_a_supervisor_sees_only_their_own_agency(
+    client: httpx.AsyncClient, as_supervisor: dict[str, str]
+) -> None:
+    assert (await client.get("/dashboard/program/metro", headers=as_supervisor)).status_code == 200
+    for path in ("", "/week", "/advocates", "/advocates/dana"):
+        other = await client.get(f"/dashboard/program/other{path}", headers=as_supervisor)
+        assert other.status_code == 404 and "No agency 'other'" in text_of(other), path
+    assert (await client.get("/dashboard/program/nowhere", headers=as_supervisor)).status_code == 404
+
+
+async def test_an_admin_sees_any_agency(client: httpx.AsyncClient, as_admin: dict[str, str]) -> None:
+    for slug in ("metro", "other"):
+        response = await client.get(f"/dashboard/program/{slug}", headers=as_admin)
+        assert response.status_code == 200 and f"On call now: {slug} 911" in text_of(response)
+        assert "nonce-" in response.headers["content-security-policy"]
+        assert "<script" not in response.text
+
+
+async def test_the_board_shows_who_is_on_call_the_gaps_ahead_and_open_cover(
+    app: FastAPI, client: httpx.AsyncClient, as_supervisor: dict[str, str], clock: FakeClock
+) -> None:
+    now = clock.now()  # Monday 16 Nov 2026, 07:00 in New York
+    async with app.state.db.sessionmaker.begin() as session:
+        agency = await session.scalar(select(Agency).where(Agency.slug == "metro"))
+        assert agency is not None
+        ids = dict(
+            (await session.execute(select(Advocate.key, Advocate.id).where(Advocate.agency_id == agency.id))).all()
+        )
+        proven = await session.get_one(AdvocatePhone, ids["dana"])
+        proven.verified_at = now
+        session.add(Unreachable(agency_id=agency.id, advocate_id=ids["mei"], phone=PHONES["mei"], channel="sms",
+                                code=21610, reason="opted out", at=now))  # fmt: skip
+        tuesday = datetime(2026, 11, 17, 5, tzinfo=UTC)  # midnight in New York
+        session.add(
+            CoverRequest(
+                agency_id=agency.id,
+                area="1",
+                role="primary",
+                advocate_id=ids["dana"],
+                starts_at=tuesday,
+                ends_at=tuesday + timedelta(days=1),
+                status=CoverStatus.open,
+                asked_at=now,
+                asked_via="page",
+                offers=[CoverOffer(advocate_id=ids["luis"], key="luis", phone=PHONES["luis"])],
+            )
+        )
+
+    response = await client.get("/dashboard/program/metro", headers=as_supervisor)
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "As of Mon 16 Nov 07:00 EST" in page
+    on_call = re.findall(r'data-role="(\w+)" data-key="(\w+)"', response.text)
+    assert on_call == [("primary", "dana"), ("backup", "mei"), ("supervisor", "ada")]
+    assert "Dana (dana) primary on call mon 00:00 to tue 00:00" in page  # verified: no mark
+    assert "Mei (mei) phone unverified sms unreachable" in page
+    assert "Ada (ada) phone unverified" in page
+    # Wednesday, all day in New York, and every Wednesday of the fourteen days
+    assert "primary: Wed 18 Nov 00:00 to Thu 19 Nov 00:00 EST" in page
+    assert "primary: Wed 25 Nov 00:00 to Thu 26 Nov 00:00 EST" in page
+    assert page.count("primary: Wed") == 2 and "backup:" not in page
+    assert "primary, Tue 17 Nov 00:00 to Wed 18 Nov 00:00 EST, for dana: asked of luis, nobody has taken it" in page
+
+
+async def test_nobody_on_call_is_said_so(
+    app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, program: None
+) -> None:
+    clock.advance(timedelta(days=2))  # Wednesday 07:00 in New York: no primary
+    as_admin = await signed_in_as(app, client, clock, Role.admin)
+    page = text_of(await client.get("/dashboard/program/metro", headers=as_admin))
+    assert "primary Nobody on call backup Mei (mei)" in page
+    assert "primary: Wed 18 Nov 07:00 to Thu 19 Nov 00:00 EST" in page  # a gap under way: from now
+
+
+async def test_the_week_holds_every_source_in_local_time_across_the_clocks_going_back(
+    client: httpx.AsyncClient, admin: dict[str, str], as_admin: dict[str, str]
+) -> None:
+    """Sunday 1 November 2026 in New York has 25 hours: 01:00 to 02:00 comes twice. An override for Luis from
+    05:00 to 06:00 UTC is 01:00 EDT to 01:00 EST: an hour that reads as none on the wall."""
+    override = {
+        "area": "1",
+        "role": "backup",
+        "advocate": "luis",
+        "replaces": "mei",
+        "starts_at": "2026-11-01T05:00:00Z",
+        "ends_at": "2026-11-01T06:00:00Z",
+    }
+    created = await client.post("/v1/directory/agencies/metro/overrides", json=override, headers=admin)
+    assert created.status_code == 201, created.text
+
+    response = await client.get("/dashboard/program/metro/week?area=1&start=2026-10-29", headers=as_admin)
+
+    assert response.status_code == 200
+    days = re.split(r'<section class="day"', response.text)[1:]
+    assert len(days) == 7
+    labels = [re.search(r"<h3>([^<]+)</h3>", d).group(1) for d in days]  # type: ignore[union-attr]
+    assert labels == ["Thu 29 Oct", "Fri 30 Oct", "Sat 31 Oct", "Sun 01 Nov", "Mon 02 Nov", "Tue 03 Nov", "Wed 04 Nov"]
+    sunday = text_of(httpx.Response(200, text=days[3]))
+    assert "25 hours: the clocks change" in sunday
+    assert "primary 00:00 EDT to 24:00 dana primary on call sun 00:00 to mon 00:00" in sunday  # all 25 hours
+    assert "backup 00:00 EDT to 01:00 EDT mei" in sunday
+    assert "backup 01:00 EDT to 01:00 EST luis backup by override" in sunday
+    assert "backup 01:00 EST to 24:00 mei" in sunday
+    assert "stretch gap" not in days[3]
+    assert "hours:" not in text_of(httpx.Response(200, text=days[0]))  # an ordinary day
+    wednesday = days[6]
+    assert re.search(r'class="stretch gap" data-role="primary">.*?00:00 to 24:00.*?nobody', wednesday, re.S)
+    assert wednesday.count("stretch gap") == 1
+    assert "start=2026-10-22" in response.text and "start=2026-11-05" in response.text  # previous, next
+
+
+async def test_the_week_defaults_to_today_in_the_first_area_and_refuses_an_unknown_area(
+    client: httpx.AsyncClient, as_admin: dict[str, str]
+) -> None:
+    response = await client.get("/dashboard/program/metro/week", headers=as_admin)
+    assert response.status_code == 200
+    assert "Area 1: the week from Mon 16 Nov" in text_of(response)
+    assert (await client.get("/dashboard/program/metro/week?area=9", headers=as_admin)).status_code == 404
+
+
+async def changes(app: FastAPI) -> list[AuditRecord]:
+    async with app.state.db.sessionmaker() as session:
+        return list(
+            await session.scalars(select(AuditRecord).where(AuditRecord.action == "change").order_by(AuditRecord.seq))
+        )
+
+
+async def advocate(app: FastAPI, key: str) -> Advocate | None:
+    async with app.state.db.sessionmaker() as session:
+        found: Advocate | None = await session.scalar(select(Advocate).where(Advocate.key == key))
+        return found
+
+
+NEW = {
+    "key": "rosa",
+    "name": "Rosa Diaz",
+    "phone": "+1 202-555-0109",
+    "languages": "es, en",
+    "areas": "1",
+    "active": "on",
+}
+
+
+async def test_the_advocates_list_marks_unverified_phones(
+    client: httpx.AsyncClient, as_supervisor: dict[str, str]
+) -> None:
+    response = await client.get("/dashboard/program/metro/advocates", headers=as_supervisor)
+    assert response.status_code == 200
+    assert re.findall(r'<tr data-key="(\w+)"', response.text) == ["ada", "dana", "luis", "mei"]
+    assert "Luis (luis) +12025550102 unverified es, en 1 active" in text_of(response)
+    assert "Add an advocate" not in response.text  # a supervisor does not keep advocates
+
+
+async def test_an_advocate_s_problems_show_by_their_fields_and_nothing_changes(
+    app: FastAPI, client: httpx.AsyncClient, as_admin: dict[str, str]
+) -> None:
+    before = len(await changes(app))
+    wrong = {**NEW, "key": "Rosa!", "phone": "555-0109", "languages": "es, not a language!"}
+
+    response = await client.post("/dashboard/program/metro/advocates", data=wrong, headers=as_admin)
+
+    assert response.status_code == 422
+    for name in ("key", "phone", "languages"):
+        assert re.search(rf'<p class="problem" id="{name}-problem">[^<]+</p>\s*<input[^>]+id="{name}"', response.text)
+    assert 'id="name-problem"' not in response.text
+    assert 'value="Rosa Diaz"' in response.text  # what was typed, kept
+    assert await advocate(app, "rosa") is None and await advocate(app, "Rosa!") is None
+    assert len(await changes(app)) == before
+
+    taken = await client.post("/dashboard/program/metro/advocates", data={**NEW, "key": "dana"}, headers=as_admin)
+    assert taken.status_code == 422 and "There is an advocate 'dana' already" in text_of(taken)
+    dana = await advocate(app, "dana")
+    assert dana is not None and dana.name == "Dana"
+
+
+async def test_an_advocate_added_and_changed_through_the_form_is_audited(
+    app: FastAPI, client: httpx.AsyncClient, as_admin: dict[str, str]
+) -> None:
+    added = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_admin)
+
+    assert added.status_code == 303 and added.headers["location"] == "/dashboard/program/metro/advocates?saved=rosa"
+    rosa = await advocate(app, "rosa")
+    assert rosa is not None and (rosa.name, rosa.phone, rosa.languages) == ("Rosa Diaz", "+12025550109", ["es", "en"])
+    listed = text_of(await client.get(added.headers["location"], headers=as_admin))
+    forged = text_of(
+        await client.get("/dashboard/program/metro/advocates?saved=your+account+is+closed", headers=as_admin)
+    )
+    assert "Saved" not in forged
+    assert "Saved rosa." in listed and "Rosa Diaz (rosa) +12025550109 unverified es, en 1 active" in listed
+    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    assert record.subject == "POST /dashboard/program/{slug}/advocates/{key}"
+    assert record.detail == {"slug": "metro", "key": "rosa"} and record.actor_label == "A admin"
+    assert record.actor.startswith("admin:token-")
+
+    form = await client.get("/dashboard/program/metro/advocates/rosa", headers=as_admin)
+    assert 'value="Rosa Diaz"' in form.text and 'name="key"' not in form.text
+    edited = {"name": "Rosa Díaz", "phone": "+12025550110", "languages": "es"}  # no areas, not active
+    changed = await client.post("/dashboard/program/metro/advocates/rosa", data=edited, headers=as_admin)
+    assert changed.status_code == 303
+    rosa = await advocate(app, "rosa")
+    assert rosa is not None and (rosa.name, rosa.phone, rosa.active) == ("Rosa Díaz", "+12025550110", False)
+    listed = text_of(await client.get("/dashboard/program/metro/advocates", headers=as_admin))
+    assert "Rosa Díaz (rosa) +12025550110 unverified es none inactive" in listed
+    assert len([r for r in await changes(app) if r.subject.startswith("POST /dashboard")]) == 2
+
+    bad = await client.post("/dashboard/program/metro/advocates/rosa", data={**edited, "name": " "}, headers=as_admin)
+    assert bad.status_code == 422 and 'id="name-problem"' in bad.text
+    missing = await client.post("/dashboard/program/metro/advocates/nobody", data=edited, headers=as_admin)
+    assert missing.status_code == 404 and await advocate(app, "nobody") is None
+
+
+async def test_a_supervisor_or_another_site_changes_no_advocate(
+    app: FastAPI, client: httpx.AsyncClient, as_admin: dict[str, str], as_supervisor: dict[str, str]
+) -> None:
+    before = len(await changes(app))
+    by_supervisor = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_supervisor)
+    assert by_supervisor.status_code == 403 and "Only an admin keeps the advocates" in by_supervisor.text
+    elsewhere = {**as_admin, "Sec-Fetch-Site": "cross-site"}
+    cross = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=elsewhere)
+    assert cross.status_code == 403 and "sent from another site" in cross.text
+    assert await advocate(app, "rosa") is None and len(await changes(app)) == before
