@@ -34,7 +34,7 @@ from services.directory.schemas import AdvocateIn, Key
 from shared import audit
 from shared.auth import Principal, Role
 from shared.db import SessionDep
-from shared.local_time import span
+from shared.localtime import span
 from shared.problems import Invalid
 from shared.security import csp_nonce
 from shared.sessions import COOKIE, Lifetime, cross_site, resume
