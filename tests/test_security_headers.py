@@ -31,13 +31,20 @@ def policy_of(response: httpx.Response) -> dict[str, str]:
     return {part.split(" ", 1)[0]: part.split(" ", 1)[1] for part in csp.split("; ")}
 
 
-async def test_every_html_page_has_a_strict_csp_whose_nonce_is_its_own(
+async def a_callouts_link(
     client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
-) -> None:
+) -> str:
+    """A DV call's alert to luis: the path of the page his text links to."""
     await make_program(client, admin)
     await post_event(client, dv_event())
     await worker.run_once()
-    link = fake_twilio.to(PHONES["luis"])[0].body.rsplit(" ", 1)[1].removeprefix(PUBLIC_URL)
+    return fake_twilio.to(PHONES["luis"])[0].body.rsplit(" ", 1)[1].removeprefix(PUBLIC_URL)
+
+
+async def test_every_html_page_has_a_strict_csp_whose_nonce_is_its_own(
+    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
+) -> None:
+    link = await a_callouts_link(client, admin, worker, fake_twilio)
 
     pages = [await client.get(link), await client.get(link), await client.get("/dashboard/sign-in")]
     api = await client.get("/v1/alerts/unreachable", headers=admin)
@@ -123,10 +130,7 @@ async def test_the_development_docs_still_load_their_script(settings: AlertsSett
 async def test_another_sites_page_cannot_post_a_callouts_pin_or_cover_form(
     client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: FakeTwilio
 ) -> None:
-    await make_program(client, admin)
-    await post_event(client, dv_event())
-    await worker.run_once()
-    link = fake_twilio.to(PHONES["luis"])[0].body.rsplit(" ", 1)[1].removeprefix(PUBLIC_URL)
+    link = await a_callouts_link(client, admin, worker, fake_twilio)
     forged = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 
     answers = [
