@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -31,26 +32,26 @@ QUIET_AT_LEAST = timedelta(minutes=15)
 
 @dataclass(frozen=True)
 class Feed:
-    """What is known of one agency's feed now."""
+    """What is known of one agency's feed now (cheap to read: /metrics reads it on every scrape)."""
 
     last_event_at: datetime | None
     last_heartbeat_at: datetime | None
     events_last_hour: int
-    usual_per_hour: float | None  # at this hour of the week; None: not enough history to say
 
     @property
     def last_sign(self) -> datetime | None:
         signs = [at for at in (self.last_event_at, self.last_heartbeat_at) if at is not None]
         return max(signs, default=None)
 
-    def silence(self, now: datetime, window: timedelta | None) -> str | None:
-        """Why the feed is silent now, or None while it speaks. A feed that never spoke has nothing to miss."""
+    def silence(self, now: datetime, window: timedelta | None, usual_per_hour: float | None) -> str | None:
+        """Why the feed is silent now, or None while it speaks. A feed that never spoke has nothing to miss.
+        `usual_per_hour`: its events an hour at this hour of the week (None: not enough history to say)."""
         if self.last_sign is None:
             return None
         if window is not None and now - self.last_sign > window:
             return f"no event or heartbeat for {minutes(now - self.last_sign)} (its window: {minutes(window)})"
-        if self.usual_per_hour and self.last_event_at is not None:
-            quiet, usual_gap = now - self.last_event_at, timedelta(hours=1 / self.usual_per_hour)
+        if usual_per_hour and self.last_event_at is not None:
+            quiet, usual_gap = now - self.last_event_at, timedelta(hours=1 / usual_per_hour)
             if quiet >= max(QUIET_AT_LEAST, FAR_LONGER * usual_gap):
                 return (
                     f"no event for {minutes(quiet)}; at this hour of the week it usually has one every "
@@ -64,28 +65,24 @@ def minutes(span: timedelta) -> str:
     return f"{total} min" if total < 120 else f"{total // 60} h {total % 60} min"
 
 
+def of_agency(agency: Agency) -> Any:
+    return ReceivedEvent.agency_id == agency.id
+
+
 async def read_feed(session: AsyncSession, agency: Agency, now: datetime) -> Feed:
-    events = select(ReceivedEvent).where(ReceivedEvent.agency_id == agency.id).subquery()
-    last_event, first_event, last_hour = (
-        await session.execute(
-            select(
-                func.max(events.c.received_at),
-                func.min(events.c.received_at),
-                func.count().filter(events.c.received_at > now - timedelta(hours=1)),
-            )
-        )
-    ).one()
-    heartbeat = await session.get(CadHeartbeat, agency.id)
-    return Feed(
-        last_event_at=last_event,
-        last_heartbeat_at=heartbeat.at if heartbeat else None,
-        events_last_hour=last_hour,
-        usual_per_hour=await usual_per_hour(session, agency, now, first_event),
+    """Two index lookups (its last event; its events of the last hour) and its heartbeat."""
+    last_event = await session.scalar(select(func.max(ReceivedEvent.received_at)).where(of_agency(agency)))
+    last_hour = await session.scalar(
+        select(func.count()).where(of_agency(agency), ReceivedEvent.received_at > now - timedelta(hours=1))
     )
+    heartbeat = await session.get(CadHeartbeat, agency.id)
+    return Feed(last_event, heartbeat.at if heartbeat else None, last_hour or 0)
 
 
-async def usual_per_hour(session: AsyncSession, agency: Agency, now: datetime, first: datetime | None) -> float | None:
-    """Events an hour at this hour of the week (in the agency's time zone), over the weeks it has history for."""
+async def usual_per_hour(session: AsyncSession, agency: Agency, now: datetime) -> float | None:
+    """Events an hour at this hour of the week (in the agency's time zone), over the weeks it has history for
+    (eight at most); None with less than two weeks of it. Read by the watch alone: it scans weeks of events."""
+    first = await session.scalar(select(func.min(ReceivedEvent.received_at)).where(of_agency(agency)))
     if first is None or now - first < LEARNING:
         return None
     weeks = min(now - first, HISTORY) / timedelta(weeks=1)
@@ -93,7 +90,7 @@ async def usual_per_hour(session: AsyncSession, agency: Agency, now: datetime, f
     here = func.timezone(agency.timezone, now)
     count = await session.scalar(
         select(func.count()).where(
-            ReceivedEvent.agency_id == agency.id,
+            of_agency(agency),
             ReceivedEvent.received_at > now - HISTORY,
             ReceivedEvent.received_at <= now - timedelta(hours=1),
             func.extract("isodow", local) == func.extract("isodow", here),
@@ -107,7 +104,7 @@ async def watch(session: AsyncSession, agency: Agency, people: ContactWatch, now
     """Tell the agency's supervisors (and IT) that its feed fell silent, or speaks again. Returns how many told."""
     feed = await read_feed(session, agency, now)
     window = timedelta(minutes=agency.feed_silence_minutes) if agency.feed_silence_minutes else None
-    reason = feed.silence(now, window)
+    reason = feed.silence(now, window, await usual_per_hour(session, agency, now))
     told = await session.get(FeedSilence, agency.id, with_for_update=True)
     if reason is not None and told is None and feed.last_sign is not None:
         fresh = await session.scalar(
