@@ -31,6 +31,8 @@ VALUES = {
     "assessment_id": "1",
     "token": "a-guess-at-a-token-of-length",
 }
+# Required query parameters, filled with a value each route takes.
+QUERY = {"role": "primary"}
 # Open without a token by design, and what each answers a stranger instead.
 OPEN = {
     "/healthz": {200},
@@ -83,6 +85,9 @@ def operations(app: Any) -> list[Operation]:
                 body = {"data": example}
             else:
                 body = {"content": str(example)}
+            required = [p["name"] for p in item[method].get("parameters", []) if p["in"] == "query" and p["required"]]
+            if required:  # filled as the route needs, so that the answer is the check's, never the query's
+                body["params"] = {name: QUERY[name] for name in required if name in QUERY}
             if path.startswith("/v1/reports/"):
                 body["params"] = PERIOD
             found.append(Operation(method.upper(), path, {**body, "headers": {"content-type": media_type}}))

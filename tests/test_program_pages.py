@@ -218,7 +218,7 @@ async def test_the_advocates_list_marks_unverified_phones(
     assert response.status_code == 200
     assert re.findall(r'<tr data-key="(\w+)"', response.text) == ["ada", "dana", "luis", "mei"]
     assert "Luis (luis) +12025550102 unverified es, en 1 active" in text_of(response)
-    assert "Add an advocate" not in response.text  # a supervisor does not keep advocates
+    assert "Add an advocate" in response.text  # a supervisor keeps their own agency's advocates
 
 
 async def test_an_advocate_s_problems_show_by_their_fields_and_nothing_changes(
@@ -258,7 +258,7 @@ async def test_an_advocate_added_and_changed_through_the_form_is_audited(
     assert "Saved" not in forged
     assert "Saved rosa." in listed and "Rosa Diaz (rosa) +12025550109 unverified es, en 1 active" in listed
     [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
-    assert record.subject == "POST /dashboard/program/{slug}/advocates/{key}"
+    assert record.subject == "POST /dashboard/program/{slug}/advocates"
     assert record.detail == {"slug": "metro", "key": "rosa"} and record.actor_label == "A admin"
     assert record.actor.startswith("admin:token-")
 
@@ -279,13 +279,18 @@ async def test_an_advocate_added_and_changed_through_the_form_is_audited(
     assert missing.status_code == 404 and await advocate(app, "nobody") is None
 
 
-async def test_a_supervisor_or_another_site_changes_no_advocate(
+async def test_a_supervisor_keeps_their_own_agency_s_advocates_and_no_other_s(
     app: FastAPI, client: httpx.AsyncClient, as_admin: dict[str, str], as_supervisor: dict[str, str]
 ) -> None:
     before = len(await changes(app))
-    by_supervisor = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_supervisor)
-    assert by_supervisor.status_code == 403 and "Only an admin keeps the advocates" in by_supervisor.text
+    other = await client.post("/dashboard/program/other/advocates", data={**NEW, "areas": []}, headers=as_supervisor)
+    assert other.status_code == 404 and "No agency 'other'" in text_of(other)
     elsewhere = {**as_admin, "Sec-Fetch-Site": "cross-site"}
     cross = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=elsewhere)
     assert cross.status_code == 403 and "sent from another site" in cross.text
     assert await advocate(app, "rosa") is None and len(await changes(app)) == before
+
+    own = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_supervisor)
+    assert own.status_code == 303 and await advocate(app, "rosa") is not None
+    [record] = (await changes(app))[before:]
+    assert record.actor.startswith("supervisor:token-") and record.detail == {"slug": "metro", "key": "rosa"}

@@ -1,6 +1,7 @@
-"""The directory's HTTP API: an admin keeps agencies, areas, advocates, schedules (weekly, rotations, calendars)
-and policies; an agency's supervisors also ask who is on call, set overrides and keep premise flags for their own
-agency; advocates subscribe to their own shift feeds."""
+"""The directory's HTTP API: an admin creates agencies and keeps their integration (webhook secret, code map,
+notify URL); an admin or the agency's own supervisors keep its program: areas, advocates, schedules (weekly,
+rotations, calendars), overrides, escalation policies, hotline and feed watch, premise flags, and ask who is on
+call; advocates subscribe to their own shift feeds."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ from services.directory.schemas import (
     PolicyOut,
     PremiseFlagIn,
     PremiseFlagOut,
+    ProgramIn,
+    ProgramOut,
     Role,
     RotationIn,
     RotationOut,
@@ -122,17 +125,31 @@ async def put_agency(slug: Slug, spec: AgencyIn, session: SessionDep, _: AdminDe
     )
 
 
+@router.put(
+    "/agencies/{slug}/program",
+    response_model=ProgramOut,
+    summary="Set the program's hotline, and whom to tell (and when) if its CAD feed falls silent",
+)
+async def put_program(slug: Slug, spec: ProgramIn, session: SessionDep, principal: PrincipalDep) -> ProgramOut:
+    agency = await agency_for(session, slug, principal)
+    service.put_program(agency, spec)
+    await session.flush()
+    return ProgramOut(
+        hotline=agency.hotline, feed_silence_minutes=agency.feed_silence_minutes, it_contact=agency.it_contact
+    )
+
+
 @router.put("/agencies/{slug}/areas/{code}", response_model=AreaOut, summary="Create or rename a coverage area")
-async def put_area(slug: Slug, code: AreaPath, spec: AreaIn, session: SessionDep, _: AdminDep) -> AreaOut:
-    area = await service.put_area(session, await service.get_agency(session, slug), code, spec)
+async def put_area(slug: Slug, code: AreaPath, spec: AreaIn, session: SessionDep, principal: PrincipalDep) -> AreaOut:
+    area = await service.put_area(session, await agency_for(session, slug, principal), code, spec)
     return AreaOut(code=area.code, name=area.name)
 
 
 @router.put("/agencies/{slug}/advocates/{key}", response_model=AdvocateOut, summary="Create or update an advocate")
 async def put_advocate(
-    slug: Slug, key: Key, spec: AdvocateIn, session: SessionDep, _: AdminDep, request: Request
+    slug: Slug, key: Key, spec: AdvocateIn, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> AdvocateOut:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     advocate = await service.put_advocate(session, agency, key, spec, now=request.app.state.clock.now())
     return AdvocateOut(
         key=advocate.key,
@@ -240,8 +257,10 @@ async def get_cover_requests(
 @router.put(
     "/agencies/{slug}/areas/{code}/schedule", summary="Replace an area's weekly on-call schedule", status_code=204
 )
-async def put_schedule(slug: Slug, code: AreaPath, spec: ScheduleIn, session: SessionDep, _: AdminDep) -> None:
-    agency = await service.get_agency(session, slug)
+async def put_schedule(
+    slug: Slug, code: AreaPath, spec: ScheduleIn, session: SessionDep, principal: PrincipalDep
+) -> None:
+    agency = await agency_for(session, slug, principal)
     await service.put_schedule(session, agency, await service.get_area(session, agency, code), spec)
 
 
@@ -269,17 +288,19 @@ async def get_on_call(
 
 
 @router.put("/agencies/{slug}/policies/{tier}", summary="Set how a tier escalates in all of an agency's areas")
-async def put_agency_policy(slug: Slug, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep) -> PolicyOut:
-    agency = await service.get_agency(session, slug)
+async def put_agency_policy(
+    slug: Slug, tier: Tier, spec: PolicyIn, session: SessionDep, principal: PrincipalDep
+) -> PolicyOut:
+    agency = await agency_for(session, slug, principal)
     await put_policy(session, agency, None, tier, spec)
     return await policy_for(session, agency, None, tier)
 
 
 @router.put("/agencies/{slug}/areas/{code}/policies/{tier}", summary="Set how a tier escalates in one area")
 async def put_area_policy(
-    slug: Slug, code: AreaPath, tier: Tier, spec: PolicyIn, session: SessionDep, _: AdminDep
+    slug: Slug, code: AreaPath, tier: Tier, spec: PolicyIn, session: SessionDep, principal: PrincipalDep
 ) -> PolicyOut:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     area = await service.get_area(session, agency, code)
     await put_policy(session, agency, area, tier, spec)
     return await policy_for(session, agency, area, tier)
@@ -296,15 +317,17 @@ RotationName = Annotated[Key, Path(description="The rotation's name, unique in t
     summary="Create or replace a rotation: people taking turns in one role",
 )
 async def put_rotation(
-    slug: Slug, code: AreaPath, name: RotationName, spec: RotationIn, session: SessionDep, _: AdminDep
+    slug: Slug, code: AreaPath, name: RotationName, spec: RotationIn, session: SessionDep, principal: PrincipalDep
 ) -> RotationOut:
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     return await schedules.put_rotation(session, agency, await service.get_area(session, agency, code), name, spec)
 
 
 @router.delete("/agencies/{slug}/areas/{code}/rotations/{name}", status_code=204, summary="Remove a rotation")
-async def delete_rotation(slug: Slug, code: AreaPath, name: RotationName, session: SessionDep, _: AdminDep) -> None:
-    agency = await service.get_agency(session, slug)
+async def delete_rotation(
+    slug: Slug, code: AreaPath, name: RotationName, session: SessionDep, principal: PrincipalDep
+) -> None:
+    agency = await agency_for(session, slug, principal)
     await schedules.delete_rotation(session, await service.get_area(session, agency, code), name)
 
 
@@ -379,12 +402,12 @@ async def put_calendar(
     role: Annotated[Role, Query()],
     request: Request,
     session: SessionDep,
-    _: AdminDep,
+    principal: PrincipalDep,
 ) -> CalendarOut:
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/calendar":
         raise UnsupportedMediaType("Send the calendar as Content-Type: text/calendar.")
     body = await read_bounded_body(request, MAX_CALENDAR_BYTES)
-    agency = await service.get_agency(session, slug)
+    agency = await agency_for(session, slug, principal)
     area = await service.get_area(session, agency, code)
     return await schedules.put_calendar(session, agency, area, name, role, body, now=request.app.state.clock.now())
 
@@ -394,8 +417,8 @@ async def put_calendar(
     response_model=FeedOut,
     summary="Issue an advocate's shift feed address (iCalendar), replacing any earlier one",
 )
-async def post_feed(slug: Slug, key: Key, session: SessionDep, _: AdminDep, request: Request) -> FeedOut:
-    advocate = await service.get_advocate(session, await service.get_agency(session, slug), key)
+async def post_feed(slug: Slug, key: Key, session: SessionDep, principal: PrincipalDep, request: Request) -> FeedOut:
+    advocate = await service.get_advocate(session, await agency_for(session, slug, principal), key)
     token = await schedules.issue_feed(session, advocate)
     settings: Settings = request.app.state.settings
     return FeedOut(url=settings.public_link(f"/v1/directory/feeds/{token}.ics"))

@@ -51,7 +51,31 @@ class In(Storable):
     model_config = ConfigDict(extra="forbid")
 
 
-class AgencyIn(In):
+class ProgramIn(In):
+    """What the program itself keeps of its agency: the hotline, and whom to tell when its CAD falls silent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"hotline": "+12025550100", "feed_silence_minutes": 120, "it_contact": None}]}
+    )
+
+    hotline: E164 = Field(description="The program's 24/7 hotline, alerted when nobody else can be reached.")
+    feed_silence_minutes: int | None = Field(
+        default=None,
+        ge=5,
+        le=7 * 24 * 60,
+        description="The CAD feed is silent after this long without an event or heartbeat; none: only when far "
+        "longer than its usual gap for the hour of the week.",
+    )
+    it_contact: E164 | None = Field(default=None, description="Also texted when the CAD feed falls silent.")
+
+
+class ProgramOut(BaseModel):
+    hotline: str
+    feed_silence_minutes: int | None
+    it_contact: str | None
+
+
+class AgencyIn(ProgramIn):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -67,7 +91,6 @@ class AgencyIn(In):
     )
 
     name: Name
-    hotline: E164 = Field(description="The program's 24/7 hotline, alerted when nobody else can be reached.")
     timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
     code_map: CodeMap | None = Field(
         default=None, max_length=500, description="Agency type codes to APCO codes; default: the DV codes."
@@ -78,14 +101,6 @@ class AgencyIn(In):
     notify_url: AnyHttpUrl | None = Field(
         default=None, description="Where Callout posts signed events when an advocate accepts, is en route, on scene."
     )
-    feed_silence_minutes: int | None = Field(
-        default=None,
-        ge=5,
-        le=7 * 24 * 60,
-        description="The CAD feed is silent after this long without an event or heartbeat; none: only when far "
-        "longer than its usual gap for the hour of the week.",
-    )
-    it_contact: E164 | None = Field(default=None, description="Also texted when the CAD feed falls silent.")
 
 
 class AgencyOut(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.directory.models import Advocate, Area, Shift
-from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ScheduleIn
+from services.directory.schemas import AdvocateIn, AgencyIn, AreaIn, ProgramIn, ScheduleIn
 from shared import webhooks
 from shared.apco import DEFAULT_CODE_MAP
 from shared.egress import Egress, Refused
@@ -44,13 +44,19 @@ async def put_agency(
         session.add(agency)
     elif new_secret:
         agency.webhook_secret = new_secret
-    agency.name, agency.hotline, agency.timezone = spec.name, spec.hotline, spec.timezone
+    agency.name, agency.timezone = spec.name, spec.timezone
+    put_program(agency, spec)
     if spec.code_map is not None:
         agency.code_map = spec.code_map
     agency.notify_url = str(spec.notify_url) if spec.notify_url else None
-    agency.feed_silence_minutes, agency.it_contact = spec.feed_silence_minutes, spec.it_contact
     await session.flush()
     return agency, new_secret
+
+
+def put_program(agency: Agency, spec: ProgramIn) -> None:
+    """The program's own part of its agency: its hotline, and whom to tell when the CAD falls silent."""
+    agency.hotline = spec.hotline
+    agency.feed_silence_minutes, agency.it_contact = spec.feed_silence_minutes, spec.it_contact
 
 
 async def put_area(session: AsyncSession, agency: Agency, code: str, spec: AreaIn) -> Area:
