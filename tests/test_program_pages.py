@@ -60,7 +60,8 @@ def text_of(response: httpx.Response) -> str:
 
 
 async def test_a_page_without_a_session_goes_to_the_sign_in(client: httpx.AsyncClient, program: None) -> None:
-    for path in ("/dashboard/program/metro", "/dashboard/program/metro/week", "/dashboard/program/metro/advocates"):
+    for path in ("", "/week", "/month", "/advocates"):
+        path = "/dashboard/program/metro" + path
         response = await client.get(path)
         assert response.status_code == 303 and response.headers["location"] == "/dashboard/sign-in", path
     ended = await client.get("/dashboard/program/metro", headers=with_session("no-such-session"))
@@ -71,7 +72,7 @@ async def test_a_supervisor_sees_only_their_own_agency(
     client: httpx.AsyncClient, as_supervisor: dict[str, str]
 ) -> None:
     assert (await client.get("/dashboard/program/metro", headers=as_supervisor)).status_code == 200
-    for path in ("", "/week", "/advocates", "/advocates/dana"):
+    for path in ("", "/week", "/month", "/advocates", "/advocates/dana"):
         other = await client.get(f"/dashboard/program/other{path}", headers=as_supervisor)
         assert other.status_code == 404 and "No agency 'other'" in text_of(other), path
     assert (await client.get("/dashboard/program/nowhere", headers=as_supervisor)).status_code == 404
@@ -186,6 +187,33 @@ async def test_the_week_defaults_to_today_in_the_first_area_and_refuses_an_unkno
     assert response.status_code == 200
     assert "Area 1: the week from Mon 16 Nov" in text_of(response)
     assert (await client.get("/dashboard/program/metro/week?area=9", headers=as_admin)).status_code == 404
+
+
+async def test_the_month_lays_out_every_day_by_weekday_with_the_gaps_red(
+    client: httpx.AsyncClient, as_admin: dict[str, str]
+) -> None:
+    """November 2026 begins on a Sunday and has 30 days, one of them 25 hours long; nobody is primary on its four
+    Wednesdays."""
+    response = await client.get("/dashboard/program/metro/month?area=1&month=2026-11", headers=as_admin)
+
+    assert response.status_code == 200
+    assert "Area 1: November 2026" in text_of(response)
+    assert len(re.findall(r'<div class="blank">', response.text)) == 6  # Monday to Saturday before the 1st
+    days = re.findall(r'<section class="mday( has-gap)?[^"]*" data-date="([\d-]+)"', response.text)
+    assert [d for _, d in days] == [f"2026-11-{n:02d}" for n in range(1, 31)]
+    assert [d for gap, d in days if gap] == ["2026-11-04", "2026-11-11", "2026-11-18", "2026-11-25"]
+    assert "4 days with nobody on call in some role." in text_of(response)
+    first = response.text.split('data-date="2026-11-01"')[1].split("</section>")[0]
+    assert "25 hours" in first and 'href="/dashboard/program/metro/week?area=1&amp;start=2026-11-01"' in first
+    assert "month=2026-10" in response.text and "month=2026-12" in response.text  # previous, next
+
+    december = await client.get("/dashboard/program/metro/month?area=1&month=2026-12", headers=as_admin)
+    assert len(re.findall(r'data-date="2026-12-', december.text)) == 31
+    assert len(re.findall(r'<div class="blank">', december.text)) == 1  # 1 December 2026 is a Tuesday
+    today = await client.get("/dashboard/program/metro/month", headers=as_admin)
+    assert "Area 1: November 2026" in text_of(today) and 'class="mday today" data-date="2026-11-16"' in today.text
+    assert (await client.get("/dashboard/program/metro/month?month=2026-13", headers=as_admin)).status_code == 422
+    assert (await client.get("/dashboard/program/metro/month?area=9", headers=as_admin)).status_code == 404
 
 
 async def changes(app: FastAPI) -> list[AuditRecord]:

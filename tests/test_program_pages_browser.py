@@ -79,6 +79,11 @@ async def test_on_a_phone_a_coordinator_reads_the_board_and_adds_an_advocate(
     await page.goto(f"{served}/dashboard/program/metro/week?area=1&start=2026-11-16")
     assert await fits_the_phone(page)
     await shot(page, "phone-week")
+    await page.click("a.month-link")
+    assert "Area 1: November 2026" in await page.inner_text("h1")
+    assert await page.locator(".month .blank").first.is_hidden()  # a phone lists the days, no empty cells
+    assert await fits_the_phone(page)
+    await shot(page, "phone-month")
     assert refused == []
 
 
@@ -104,4 +109,16 @@ async def test_on_a_desk_the_week_shows_a_gap_red(served: str, browser: Browser,
 
     await page.click("a.next")
     assert "the week from Mon 23 Nov" in await page.inner_text("h1")
+
+    await page.click("header >> text=Month")
+    wednesdays = page.locator("section.mday.has-gap")
+    assert await wednesdays.count() == 4
+    assert await wednesdays.first.locator(".stretch.gap").evaluate("e => getComputedStyle(e).backgroundColor") == RED
+    tops = await page.eval_on_selector_all(
+        "section.mday", "days => days.slice(0, 8).map(d => Math.round(d.getBoundingClientRect().top))"
+    )
+    assert tops[0] < tops[1] == tops[7]  # Sunday the 1st ends the first row; the 2nd to the 8th fill the next
+    await shot(page, "desktop-month")
+    await wednesdays.first.locator("h3 a").click()
+    assert "the week from Wed 04 Nov" in await page.inner_text("h1")
     assert refused == []

@@ -1,4 +1,5 @@
-"""The calendar: every role in an area, from every source at once, day by day in the agency's time."""
+"""The calendar: every role in an area from every source at once (the weekly schedule, rotations, calendars and
+overrides), a week or a month, day by day in the agency's time; nobody on call is red."""
 
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.coverage import uncovered
-from services.directory.pages.common import (
-    PREFIX,
-    areas_of,
-    render,
-    viewer,
-)
+from services.directory.models import Area
+from services.directory.pages.common import PREFIX, Viewer, areas_of, render, viewer
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, local_to_utc, schedule_for
 from shared.db import SessionDep
+from shared.tables import Agency
 
 router = APIRouter(tags=["directory"], include_in_schema=False)
 
@@ -77,6 +76,27 @@ def day_of(slots: Sequence[Slot], begins: datetime, ends: datetime, zone: ZoneIn
     return Day(f"{begins.astimezone(zone):%a %d %b}", hours, rows)
 
 
+async def chosen_area(session: AsyncSession, found: Viewer, code: str | None) -> Area | HTMLResponse:
+    """The area asked for, or the agency's first; a page saying there is none instead."""
+    areas = await areas_of(session, found.agency)
+    chosen = next((a for a in areas if a.code == code), None) if code else (areas[0] if areas else None)
+    if chosen is None:
+        text = f"No area {code!r} in this agency." if code else "This agency has no areas yet."
+        return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
+    return chosen
+
+
+async def days_of(session: AsyncSession, agency: Agency, area: Area, first: date, count: int) -> list[Day]:
+    """`count` days from `first`, each from local midnight to local midnight: 23, 24 or 25 hours, as the clocks
+    have it, with every role's stretches from every source at once."""
+    zone = ZoneInfo(agency.timezone)
+    bounds = [local_to_utc(datetime.combine(first + timedelta(days=d), time()), zone) for d in range(count + 1)]
+    schedule = await schedule_for(session, agency, area, bounds[0], bounds[-1])
+    slots = schedule.slots(bounds[0], bounds[-1])  # each with its own reason: a Sunday shift says Sunday
+    keys = {i: a.key for i, a in schedule.advocates.items()}
+    return [day_of(slots, bounds[d], bounds[d + 1], zone, keys) for d in range(count)]
+
+
 @router.get(PREFIX + "/{slug}/week", response_class=HTMLResponse)
 async def week(
     slug: str,
@@ -88,20 +108,11 @@ async def week(
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
-    zone = ZoneInfo(agency.timezone)
-    areas = await areas_of(session, agency)
-    chosen = next((a for a in areas if a.code == area), None) if area else (areas[0] if areas else None)
-    if chosen is None:
-        text = f"No area {area!r} in this agency." if area else "This agency has no areas yet."
-        return render("message.html", 404, found.principal, agency, title="Not found", text=text)
-    first = start or now.astimezone(zone).date()
-    # Each day from local midnight to local midnight: 23, 24 or 25 hours, as the clocks have it.
-    bounds = [local_to_utc(datetime.combine(first + timedelta(days=d), time()), zone) for d in range(8)]
-    schedule = await schedule_for(session, agency, chosen, bounds[0], bounds[7])
-    slots = schedule.slots(bounds[0], bounds[7])  # each with its own reason: a Sunday shift says Sunday
-    keys = {i: a.key for i, a in schedule.advocates.items()}
-    days = [day_of(slots, bounds[d], bounds[d + 1], zone, keys) for d in range(7)]
+    chosen = await chosen_area(session, found, area)
+    if isinstance(chosen, Response):
+        return chosen
+    agency = found.agency
+    first = start or request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
 
     def link(day: date) -> str:
         return f"{PREFIX}/{agency.slug}/week?" + urlencode({"area": chosen.code, "start": day.isoformat()})
@@ -111,11 +122,75 @@ async def week(
         200,
         found.principal,
         agency,
-        areas=areas,
+        areas=await areas_of(session, agency),
         area=chosen,
-        days=days,
+        days=await days_of(session, agency, chosen, first, 7),
         first=first,
         previous=link(first - timedelta(days=7)),
         next=link(first + timedelta(days=7)),
         timezone=agency.timezone,
+        month=f"{PREFIX}/{agency.slug}/month?" + urlencode({"area": chosen.code, "month": f"{first:%Y-%m}"}),
     )
+
+
+# -- the month ----------------------------------------------------------------------------------------------------
+
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, in the agency's time zone")]
+
+
+@router.get(PREFIX + "/{slug}/month", response_class=HTMLResponse)
+async def month(
+    slug: str,
+    request: Request,
+    session: SessionDep,
+    area: Annotated[str | None, Query(max_length=64)] = None,
+    month: Month | None = None,
+) -> Response:
+    """A month of every role in an area, laid out Monday to Sunday; a day opens its week."""
+    found = await viewer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    chosen = await chosen_area(session, found, area)
+    if isinstance(chosen, Response):
+        return chosen
+    agency = found.agency
+    today = request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+    first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
+    after = (first + timedelta(days=31)).replace(day=1)
+    days = await days_of(session, agency, chosen, first, (after - first).days)
+
+    def link(page: str, **query: str) -> str:
+        return f"{PREFIX}/{agency.slug}/{page}?" + urlencode({"area": chosen.code, **query})
+
+    cells = [
+        MonthDay(first + timedelta(days=n), day, link("week", start=(first + timedelta(days=n)).isoformat()))
+        for n, day in enumerate(days)
+    ]
+    return render(
+        "month.html",
+        200,
+        found.principal,
+        agency,
+        areas=await areas_of(session, agency),
+        area=chosen,
+        title=f"{first:%B %Y}",
+        month=f"{first:%Y-%m}",
+        lead=first.weekday(),  # empty cells before the 1st, so that each column is one weekday
+        days=cells,
+        gaps=sum(1 for cell in cells if cell.gaps),
+        today=today,
+        previous=link("month", month=f"{first - timedelta(days=1):%Y-%m}"),
+        next=link("month", month=f"{after:%Y-%m}"),
+        timezone=agency.timezone,
+    )
+
+
+@dataclass(frozen=True)
+class MonthDay:
+    on: date
+    day: Day
+    week: str  # the week that starts on this day
+
+    @property
+    def gaps(self) -> list[Stretch]:
+        return [s for s in self.day.stretches if s.gap]
