@@ -267,14 +267,23 @@ def queue_info(session: AsyncSession, callout: Callout, person: Person, body: st
     session.add(info)
 
 
-def queue_staff_text(session: AsyncSession, person: Person, body: str, *, now: datetime, to: str | None = None) -> None:
-    """A text to a supervisor (or the hotline, or `to`: "it", the agency's IT contact) about the program, of no
-    callout."""
+@dataclass(frozen=True)
+class ItContact:
+    """The agency's IT contact: told when its CAD feed falls silent and speaks again, never alerted for a call."""
+
+    phone: str
+    role: str = "it"
+    recipient: str = "it"
+    advocate_id: None = None
+
+
+def queue_staff_text(session: AsyncSession, person: Person | ItContact, body: str, *, now: datetime) -> None:
+    """A text to a supervisor, the hotline or the IT contact about the program, of no callout."""
     session.add(
         Notification(
             kind="info",
-            recipient=to or person.recipient,
-            role=to or person.role,
+            recipient=person.recipient,
+            role=person.role,
             advocate_id=person.advocate_id,
             channel="sms",
             to=person.phone,

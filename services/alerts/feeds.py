@@ -131,4 +131,4 @@ def tell_everyone(session: AsyncSession, people: ContactWatch, agency: Agency, b
     for person in supervisors.values() or (Person(role="hotline", phone=people.hotline),):
         escalation.queue_staff_text(session, person, body, now=now)
     if agency.it_contact and agency.it_contact not in supervisors:
-        escalation.queue_staff_text(session, Person(role="hotline", phone=agency.it_contact), body, now=now, to="it")
+        escalation.queue_staff_text(session, escalation.ItContact(agency.it_contact), body, now=now)
