@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from services.directory.models import Advocate, Area, Calendar, Override, Rotation, advocate_areas
 from services.directory.roster import named_in, parsed, schedule_for
 from services.directory.schemas import CalendarOut, OverrideIn, OverrideOut, Role, RotationIn, RotationOut
-from services.directory.service import advocates_of_area, get_area, roster_changed
+from services.directory.service import advocates_of_area, get_area
 from shared.problems import Invalid, NotFound
 from shared.tables import Agency
 
@@ -33,7 +33,6 @@ async def put_rotation(session: AsyncSession, agency: Agency, area: Area, name: 
     rotation.handoff, rotation.timezone = spec.handoff, spec.timezone or agency.timezone
     rotation.participants = [people[k].id for k in spec.participants]
     await session.flush()
-    await roster_changed(session)
     return RotationOut(name=name, **spec.model_dump(exclude={"timezone"}), timezone=rotation.timezone)
 
 
@@ -42,7 +41,6 @@ async def delete_rotation(session: AsyncSession, area: Area, name: str) -> None:
     if rotation is None:
         raise NotFound(f"No rotation {name!r} in area {area.code}.")
     await session.delete(rotation)
-    await roster_changed(session)
 
 
 async def add_override(session: AsyncSession, agency: Agency, spec: OverrideIn, *, now: datetime) -> OverrideOut:
@@ -61,7 +59,6 @@ async def add_override(session: AsyncSession, agency: Agency, spec: OverrideIn, 
     )
     session.add(override)
     await session.flush()
-    await roster_changed(session)
     return OverrideOut(id=override.id, **spec.model_dump())
 
 
@@ -99,7 +96,6 @@ async def delete_override(session: AsyncSession, agency: Agency, override_id: in
     if override is None:
         raise NotFound(f"No override {override_id}.")
     await session.delete(override)
-    await roster_changed(session)
 
 
 def read_calendar(ics: bytes) -> tuple[str, icalendar.Calendar]:
@@ -135,7 +131,6 @@ async def put_calendar(
         session.add(calendar)
     calendar.role, calendar.ics, calendar.imported_at = role, text, now
     await session.flush()
-    await roster_changed(session)
     parsed(text)  # ready for the first question
     return CalendarOut(name=name, role=role, events=len(events), unmatched=unmatched)
 

@@ -90,14 +90,7 @@ async def put_advocate(session: AsyncSession, agency: Agency, key: str, spec: Ad
     advocate.areas = areas
     await session.flush()
     await ask_to_prove(session, advocate, now=now)
-    await roster_changed(session)
     return advocate
-
-
-async def roster_changed(session: AsyncSession) -> None:
-    """Who is on call changed (a schedule, rotation, calendar, override or advocate): the alerts worker looks again
-    at once for a coverage gap it may have opened, and texts the supervisors now rather than on its next round."""
-    await wake_alerts(session, Wake.watch)
 
 
 async def phone_verified(session: AsyncSession, advocate: Advocate) -> bool:
@@ -167,7 +160,6 @@ async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: 
     ]
     session.add_all(shifts)
     await session.flush()
-    await roster_changed(session)
     return shifts
 
 
