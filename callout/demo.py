@@ -24,13 +24,20 @@ ADVOCATES = {
     "dana": {"name": "Dana Reyes", "phone": "+12025550101", "languages": ["en"]},
     "luis": {"name": "Luis Ortega", "phone": "+12025550102", "languages": ["es", "en"]},
     "mei": {"name": "Mei Chen", "phone": "+12025550103", "languages": ["zh", "en"]},
+    "sam": {"name": "Sam Okafor", "phone": "+12025550104", "languages": ["en"]},
+    "ada": {"name": "Ada Brooks", "phone": "+12025550105", "languages": ["en"]},
 }
-# Primaries around the clock, every day; Mei backs them up.
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Area 1 is covered all week: Dana and Luis primary around the clock, Mei the backup by day and Sam by night, Ada
+# the supervisor. Removing one backup night on the program's pages opens a gap the supervisor is texted about.
 SCHEDULE = [
-    {"advocate": key, "role": role, "day": day}
-    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    for key, role in (("dana", "primary"), ("luis", "primary"), ("mei", "backup"))
+    *({"advocate": key, "role": "primary", "day": day} for day in DAYS for key in ("dana", "luis")),
+    *({"advocate": "mei", "role": "backup", "day": day, "start": "08:00", "end": "20:00"} for day in DAYS),
+    *({"advocate": "sam", "role": "backup", "day": day, "start": "20:00", "end": "08:00"} for day in DAYS),
+    *({"advocate": "ada", "role": "supervisor", "day": day} for day in DAYS),
 ]
+# A demo CAD silent for 15 minutes (no event, no heartbeat) is reported to Ada: stop posting and watch.
+FEED_SILENCE_MINUTES = 15
 
 
 def demo_event(incident_id: str) -> dict[str, Any]:
@@ -58,7 +65,14 @@ def demo_event(incident_id: str) -> dict[str, Any]:
 
 
 async def load_program(http: httpx.AsyncClient, secret: str) -> None:
-    agency = {"name": "Demo County 911", "hotline": "+12025550100", "code_map": CODE_MAP, "webhook_secret": secret}
+    agency = {
+        "name": "Demo County 911",
+        "hotline": "+12025550100",
+        "timezone": "America/Chicago",
+        "code_map": CODE_MAP,
+        "webhook_secret": secret,
+        "feed_silence_minutes": FEED_SILENCE_MINUTES,
+    }
     for path, body in [
         (f"/v1/directory/agencies/{AGENCY}", agency),
         (f"/v1/directory/agencies/{AGENCY}/areas/1", {"name": "Downtown"}),
@@ -98,7 +112,9 @@ async def run_demo(base_url: str, settings: Settings) -> None:
             await load_program(http, secret)
         except httpx.ConnectError:
             raise click.ClickException(f"Callout is not answering at {base_url}: start it with `make run`.") from None
-        click.echo(f"Loaded agency '{AGENCY}': area 1, advocates {', '.join(ADVOCATES)}, on call 24/7.")
+        click.echo(
+            f"Loaded agency '{AGENCY}' (America/Chicago): area 1, advocates {', '.join(ADVOCATES)}, on call 24/7."
+        )
         click.echo(f"Its webhook secret (send your own events with `callout cad send`):\n  {secret}")
 
         body = json.dumps(demo_event(f"DEMO-{uuid.uuid4().hex[:8].upper()}")).encode()
@@ -117,6 +133,12 @@ async def run_demo(base_url: str, settings: Settings) -> None:
         click.echo(
             "Each advocate was also texted a code to prove their phone: `callout reply <phone> <code>` answers it,"
             " and the answer links to choosing the PIN that guards a callout's details."
+        )
+        click.echo(
+            f"\nRun the program in the browser: `callout token create --role supervisor --agency {AGENCY} --label "
+            f'"Your name"` prints a token to sign in with at {base_url}/dashboard/program/{AGENCY} (the board, week, '
+            "month, advocates, schedules, rotations, overrides, escalation, hotline). An advocate texts COVER to ask"
+            f" for cover; a CAD silent {FEED_SILENCE_MINUTES} minutes is reported to the supervisor."
         )
 
 
