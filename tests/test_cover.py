@@ -318,7 +318,7 @@ async def test_cover_still_open_a_day_before_the_shift_is_texted_to_the_supervis
         (
             "ada",
             f"Callout: advocate dana asked for cover as primary, area 1, {THURSDAY}, and nobody has taken it. They "
-            "stay on call then unless you arrange cover (an override in the directory).",
+            "stay on call then unless you arrange cover (an override, on the program's Overrides page).",
         )
     ]
 

@@ -103,7 +103,7 @@ async def test_a_gap_within_two_days_is_texted_once_and_again_four_hours_before(
 
     assert first == [
         "Callout: nobody is on call as backup in area 1 from 2026-11-17 18:00 EST to 2026-11-18 00:00 EST. "
-        "Add cover (an override in the directory): until then its calls skip that role."
+        "Add cover (an override, on the program's Overrides page): until then its calls skip that role."
     ]
     assert len(second) == 2 and gaps_texted(fake_twilio) == second  # told again, then no more
 

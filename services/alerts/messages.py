@@ -98,7 +98,7 @@ def feed_back_sms(*, since: str) -> str:
 def gap_sms(*, area: str, role: str, starts: str, ends: str) -> str:
     return (
         f"Callout: nobody is on call as {role} in area {area} from {starts} to {ends}. "
-        "Add cover (an override in the directory): until then its calls skip that role."
+        "Add cover (an override, on the program's Overrides page): until then its calls skip that role."
     )
 
 
@@ -159,7 +159,7 @@ NOT_AN_ADVOCATE = "Callout: this phone is not an advocate's in Callout's directo
 def unfilled_cover_sms(shift: CoverShift, key: str) -> str:
     return (
         f"Callout: advocate {key} asked for cover as {shift.role}, area {shift.area}, {shift.when}, and nobody has "
-        "taken it. They stay on call then unless you arrange cover (an override in the directory)."
+        "taken it. They stay on call then unless you arrange cover (an override, on the program's Overrides page)."
     )
 
 
