@@ -8,8 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize
+from sqlalchemy import select
 
+from services.directory.models import Advocate
+from shared.auth import Role
+from shared.clock import FakeClock
+from tests.factories import issued_token
 from tests.test_link_page_browser import fits_the_phone, phone_page
 from tests.test_program_pages import program
 
@@ -121,4 +127,37 @@ async def test_on_a_desk_the_week_shows_a_gap_red(served: str, browser: Browser,
     await shot(page, "desktop-month")
     await wednesdays.first.locator("h3 a").click()
     assert "the week from Wed 04 Nov" in await page.inner_text("h1")
+    assert refused == []
+
+
+async def test_another_agency_s_supervisor_finds_nothing_of_this_one(
+    served: str, browser: Browser, app: FastAPI, clock: FakeClock
+) -> None:
+    """Signed in as the other agency's supervisor, every page of metro's program is "not found" (as for an agency
+    that does not exist), its forms change nothing, and their own agency's pages open."""
+    token = await issued_token(
+        app.state.db, role=Role.supervisor, label="Other's supervisor", agency="other", now=clock.now()
+    )
+    refused: list[str] = []
+    page = await phone_page(browser)
+    await signed_in(page, served, token, refused)  # lands on metro's board: not theirs
+    assert "No agency 'metro'" in await page.inner_text("main")
+    assert "Dana" not in await page.content()
+    await shot(page, "phone-other-agency-refused")
+    for path in ("/week?area=1", "/month?area=1", "/advocates", "/advocates/dana"):
+        response = await page.goto(f"{served}/dashboard/program/metro{path}")
+        assert response is not None and response.status == 404, path
+        assert "No agency 'metro'" in await page.inner_text("main") and "Dana" not in await page.content(), path
+    # A form of theirs, sent at metro's address, changes nothing there.
+    await page.goto(f"{served}/dashboard/program/other/advocates")
+    await page.eval_on_selector("form.advocate", "f => f.action = f.action.replace('/other/', '/metro/')")
+    await page.fill("#key", "mallory")
+    await page.fill("#name", "Mallory")
+    await page.fill("#phone", "+12025550142")
+    await page.click("form.advocate button")
+    assert "No agency 'metro'" in await page.inner_text("main")
+    async with app.state.db.sessionmaker() as session:
+        assert await session.scalar(select(Advocate).where(Advocate.key == "mallory")) is None
+    await page.goto(f"{served}/dashboard/program/other")
+    assert "On call now" in await page.inner_text("h1")
     assert refused == []
