@@ -1,4 +1,4 @@
-"""The program's pages over HTTP (services/directory/pages.py): who may see which agency, what the board shows
+"""The program's pages over HTTP (services/directory/pages/): who may see which agency, what the board shows
 now, the week of every role across a daylight-saving change, and the advocates' form — its problems shown next
 to the fields with nothing changed, a change made as the API makes it, and audited."""
 
