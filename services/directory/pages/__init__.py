@@ -1,6 +1,6 @@
 """The program's own pages, for the advocates and coordinators who run it: who is on call now in each area and
 the gaps ahead (the board), a week of every role in an area from every source at once (the week), and the
-advocates, the areas and their weekly schedules, kept through forms. Server-rendered (Jinja2, autoescaped), no script, usable on a phone; times are the
+advocates, kept through a form. Server-rendered (Jinja2, autoescaped), no script, usable on a phone; times are the
 agency's own. They open with the dashboard's sign-in (its session cookie's path is /dashboard): an admin sees any
 agency, a supervisor only their own (another is "not found", as the API says). A form that changes something
 refuses a POST from another site and is audited as the API's changes are; keeping advocates is an admin's, as in
@@ -11,6 +11,5 @@ from fastapi import APIRouter
 from services.directory.pages import advocates, areas, board, calendar
 
 router = APIRouter()
-# The board's /{slug} last: it would not take the others' paths anyway.
-for page in (calendar, advocates, areas, board):
+for page in (calendar, advocates, areas, board):  # the board's /{slug} last: it takes no other's path anyway
     router.include_router(page.router)

@@ -337,6 +337,21 @@ async def schedule_page(
     )
 
 
+def said(shifts: list[WeeklyShift], advocates: list[Covering], added: str | None, removed: str | None) -> str | None:
+    """What the last change did, said only when the schedule bears it out: a link can make it say nothing else."""
+    if added and (shift := WeeklyShift.named(added)) is not None and shift in shifts:
+        return f"Added {shift.label}."
+    covers = {a.key for a in advocates}
+    if (
+        removed
+        and (shift := WeeklyShift.named(removed)) is not None
+        and shift not in shifts
+        and shift.advocate in covers
+    ):
+        return f"Removed {shift.label}."
+    return None
+
+
 @router.get(PREFIX + "/{slug}/areas/{code}/schedule", response_class=HTMLResponse)
 async def schedule(
     slug: str,
@@ -354,21 +369,6 @@ async def schedule(
         return area
     done = said(await weekly_shifts(session, area), await covering(session, area), added, removed)
     return await schedule_page(session, found, area, ShiftForm(), done=done)
-
-
-def said(shifts: list[WeeklyShift], advocates: list[Covering], added: str | None, removed: str | None) -> str | None:
-    """What the last change did, said only when the schedule bears it out: a link can make it say nothing else."""
-    if added and (shift := WeeklyShift.named(added)) is not None and shift in shifts:
-        return f"Added {shift.label}."
-    covers = {a.key for a in advocates}
-    if (
-        removed
-        and (shift := WeeklyShift.named(removed)) is not None
-        and shift not in shifts
-        and shift.advocate in covers
-    ):
-        return f"Removed {shift.label}."
-    return None
 
 
 async def saved_schedule(
