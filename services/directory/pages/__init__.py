@@ -8,8 +8,8 @@ the API."""
 
 from fastapi import APIRouter
 
-from services.directory.pages import advocates, board, calendar
+from services.directory.pages import advocates, areas, board, calendar
 
 router = APIRouter()
-for page in (calendar, advocates, board):  # the board's /{slug} last: it would not take the others' paths anyway
+for page in (calendar, advocates, areas, board):  # the board's /{slug} last: it takes no other's path anyway
     router.include_router(page.router)
