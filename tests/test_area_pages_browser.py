@@ -83,7 +83,7 @@ async def test_a_supervisor_removes_a_night_shift_on_a_phone_sees_the_gap_and_is
         (
             PHONES["ada"],
             "Callout: nobody is on call as backup in area 1 from 2026-11-17 20:00 EST to 2026-11-18 08:00 EST. "
-            "Add cover (an override in the directory): until then its calls skip that role.",
+            "Add cover (an override, on the program's Overrides page): until then its calls skip that role.",
         )
     ]
 
