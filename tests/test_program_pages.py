@@ -265,6 +265,10 @@ async def test_an_advocate_s_problems_show_by_their_fields_and_nothing_changes(
     assert await advocate(app, "rosa") is None and await advocate(app, "Rosa!") is None
     assert len(await changes(app)) == before
 
+    unknown_area = await client.post("/dashboard/program/metro/advocates", data={**NEW, "areas": "9"}, headers=as_admin)
+    assert unknown_area.status_code == 422 and "Unknown area(s): 9." in text_of(unknown_area)
+    assert await advocate(app, "rosa") is None and len(await changes(app)) == before
+
     taken = await client.post("/dashboard/program/metro/advocates", data={**NEW, "key": "dana"}, headers=as_admin)
     assert taken.status_code == 422 and "There is an advocate 'dana' already" in text_of(taken)
     dana = await advocate(app, "dana")

@@ -232,9 +232,9 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
         return render("message.html", 404, found.principal, agency, title="Not found", text=text)
     if isinstance(spec, AdvocateIn) and not problems:
         try:
-            await service.put_advocate(session, agency, form.key, spec, now=now)
+            async with session.begin_nested():  # on a refusal, back to as it was: nothing half-applied
+                await service.put_advocate(session, agency, form.key, spec, now=now)
         except Invalid as exc:
-            await session.rollback()  # nothing half-applied
             problems["areas"] = exc.detail or FIELD_HELP["areas"]
     if problems:
         wrong = replace(form, problems=problems)
