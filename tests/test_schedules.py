@@ -9,8 +9,13 @@ from typing import Any
 import httpx
 import icalendar
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
 
-from tests.factories import HOTLINE, make_program
+from shared.audit import AuditRecord
+from shared.auth import Role
+from shared.clock import FakeClock
+from tests.factories import HOTLINE, issued_token, make_program
 
 ON_CALL = "/v1/directory/agencies/metro/on-call"
 AREA = "/v1/directory/agencies/metro/areas/1"
@@ -246,6 +251,30 @@ async def test_a_calendar_that_cannot_be_read_is_refused_and_nothing_is_kept(
     assert (garbage.status_code, not_utf8.status_code, wrong_type.status_code) == (422, 422, 415)
     assert garbage.headers["content-type"] == "application/problem+json"
     assert await chain(client, admin, "2026-11-04T15:00:00Z") == []
+
+
+async def test_a_programs_calendar_is_removed_by_its_own_agency_and_the_removal_audited(
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str], clock: FakeClock
+) -> None:
+    await make_program(client, admin, agency="other")
+    await put_calendar(client, admin, PROGRAM_CALENDAR)
+    other = await issued_token(app.state.db, role=Role.supervisor, label="Other", agency="other", now=clock.now())
+    own = await issued_token(app.state.db, role=Role.supervisor, label="Metro", agency="metro", now=clock.now())
+
+    elsewhere = await client.delete(f"{AREA}/calendars/program", headers={"Authorization": f"Bearer {other}"})
+    assert elsewhere.status_code == 404
+    assert await chain(client, admin, "2026-11-04T15:00:00Z") == [("primary", "dana")]
+
+    removed = await client.delete(f"{AREA}/calendars/program", headers={"Authorization": f"Bearer {own}"})
+
+    assert removed.status_code == 204
+    assert await chain(client, admin, "2026-11-04T15:00:00Z") == []
+    again = await client.delete(f"{AREA}/calendars/program", headers=admin)
+    assert again.status_code == 404 and again.json()["detail"] == "No calendar 'program' in area 1."
+    async with app.state.db.sessionmaker() as session:
+        record = await session.scalar(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1))
+    assert record is not None and record.subject == "DELETE /v1/directory/agencies/{slug}/areas/{code}/calendars/{name}"
+    assert record.detail == {"slug": "metro", "code": "1", "name": "program"} and record.actor_label == "Metro"
 
 
 async def test_an_advocates_feed_carries_their_own_shifts_as_imported(

@@ -357,7 +357,7 @@ async def delete_override(slug: Slug, override_id: int, session: SessionDep, pri
     await schedules.delete_override(session, await agency_for(session, slug, principal), override_id)
 
 
-MAX_CALENDAR_BYTES = 1024 * 1024
+CalendarName = Annotated[Key, Path(description="The calendar's name, unique in the area.")]
 # A program's calendar as its own calendar app keeps it: Luis on weekday days; the weekend by attendee.
 CALENDAR_EXAMPLE = """BEGIN:VCALENDAR
 VERSION:2.0
@@ -398,7 +398,7 @@ END:VCALENDAR
 async def put_calendar(
     slug: Slug,
     code: AreaPath,
-    name: RotationName,
+    name: CalendarName,
     role: Annotated[Role, Query()],
     request: Request,
     session: SessionDep,
@@ -406,10 +406,18 @@ async def put_calendar(
 ) -> CalendarOut:
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/calendar":
         raise UnsupportedMediaType("Send the calendar as Content-Type: text/calendar.")
-    body = await read_bounded_body(request, MAX_CALENDAR_BYTES)
+    body = await read_bounded_body(request, schedules.MAX_CALENDAR_BYTES)
     agency = await agency_for(session, slug, principal)
     area = await service.get_area(session, agency, code)
     return await schedules.put_calendar(session, agency, area, name, role, body, now=request.app.state.clock.now())
+
+
+@router.delete("/agencies/{slug}/areas/{code}/calendars/{name}", status_code=204, summary="Remove a program's calendar")
+async def delete_calendar(
+    slug: Slug, code: AreaPath, name: CalendarName, session: SessionDep, principal: PrincipalDep
+) -> None:
+    agency = await agency_for(session, slug, principal)
+    await schedules.delete_calendar(session, await service.get_area(session, agency, code), name)
 
 
 @router.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import icalendar
@@ -19,8 +20,10 @@ from services.directory.schemas import CalendarOut, OverrideIn, OverrideOut, Rol
 from services.directory.service import advocates_of_area, get_area
 from shared.problems import Invalid, NotFound
 from shared.tables import Agency
+from shared.text import unstorable
 
 FEED_PAST, FEED_AHEAD = timedelta(days=7), timedelta(days=56)
+MAX_CALENDAR_BYTES = 1024 * 1024  # a program's calendar, through the API or the page's upload
 
 
 async def put_rotation(session: AsyncSession, agency: Agency, area: Area, name: str, spec: RotationIn) -> RotationOut:
@@ -108,7 +111,18 @@ def read_calendar(ics: bytes) -> tuple[str, icalendar.Calendar]:
         raise Invalid(f"Not an iCalendar file (RFC 5545) Callout can read: {type(exc).__name__}.") from None
     if calendar.name != "VCALENDAR":
         raise Invalid("Not an iCalendar file: it must begin with BEGIN:VCALENDAR.")
+    if problem := unstorable(text):  # refused here, not by the database mid-transaction
+        raise Invalid(f"Not an iCalendar file Callout can keep: it {problem}.")
     return text, calendar
+
+
+def calendar_events(calendar: icalendar.Calendar, covering: Iterable[Advocate]) -> tuple[int, list[str]]:
+    """How many events the calendar holds, and the summaries of those naming none of `covering` (the area's
+    active advocates): nobody is on call by them."""
+    events = [e for e in calendar.walk("VEVENT") if isinstance(e, icalendar.Event)]
+    people = list(covering)
+    unmatched = sorted({str(e.get("SUMMARY", "(no summary)")) for e in events if not named_in(e, people)})
+    return len(events), unmatched
 
 
 async def put_calendar(
@@ -123,8 +137,6 @@ async def put_calendar(
             .where(advocate_areas.c.area_id == area.id, Advocate.active)
         )
     )
-    events = [e for e in parsed_calendar.walk("VEVENT") if isinstance(e, icalendar.Event)]
-    unmatched = sorted({str(e.get("SUMMARY", "(no summary)")) for e in events if not named_in(e, covering)})
     calendar = await session.scalar(select(Calendar).where(Calendar.area_id == area.id, Calendar.name == name))
     if calendar is None:
         calendar = Calendar(area_id=area.id, name=name)
@@ -132,7 +144,16 @@ async def put_calendar(
     calendar.role, calendar.ics, calendar.imported_at = role, text, now
     await session.flush()
     parsed(text)  # ready for the first question
-    return CalendarOut(name=name, role=role, events=len(events), unmatched=unmatched)
+    events, unmatched = calendar_events(parsed_calendar, covering)
+    return CalendarOut(name=name, role=role, events=events, unmatched=unmatched)
+
+
+async def delete_calendar(session: AsyncSession, area: Area, name: str) -> None:
+    calendar = await session.scalar(select(Calendar).where(Calendar.area_id == area.id, Calendar.name == name))
+    if calendar is None:
+        raise NotFound(f"No calendar {name!r} in area {area.code}.")
+    await session.delete(calendar)
+    await session.flush()
 
 
 def hash_token(token: str) -> str:
