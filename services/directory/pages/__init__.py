@@ -1,15 +1,16 @@
 """The program's own pages, for the advocates and coordinators who run it: who is on call now in each area and
-the gaps ahead (the board), a week of every role in an area from every source at once (the week), and the
-advocates, kept through a form. Server-rendered (Jinja2, autoescaped), no script, usable on a phone; times are the
-agency's own. They open with the dashboard's sign-in (its session cookie's path is /dashboard): an admin sees any
-agency, a supervisor only their own (another is "not found", as the API says). A form that changes something
-refuses a POST from another site and is audited as the API's changes are; keeping advocates is an admin's, as in
-the API."""
+the gaps ahead (the board), a week of every role in an area from every source at once (the week), and, each kept
+through a form, the advocates and the overrides. Server-rendered (Jinja2, autoescaped), no script, usable on a
+phone; times are the agency's own. They open with the dashboard's sign-in (its session cookie's path is
+/dashboard): an admin sees any agency, a supervisor only their own (another is "not found", as the API says) and
+keeps its program there, as in the API. A form that changes something refuses a POST from another site and is
+audited as the API's changes are."""
 
 from fastapi import APIRouter
 
-from services.directory.pages import advocates, board, calendar
+from services.directory.pages import advocates, board, calendar, overrides
 
 router = APIRouter()
-for page in (calendar, advocates, board):  # the board's /{slug} last: it would not take the others' paths anyway
+# The board's /{slug} last: it would not take the others' paths anyway.
+for page in (calendar, advocates, overrides, board):
     router.include_router(page.router)
