@@ -87,7 +87,8 @@ async def test_a_supervisor_puts_someone_on_call_tonight_as_the_api_would_and_it
     on_call = await client.get(
         "/v1/directory/agencies/metro/on-call", params={"area": "1", "at": "2026-11-17T02:00:00Z"}, headers=admin
     )
-    assert [(p["key"], p["role"]) for p in on_call.json()["chain"]][0] == ("luis", "primary")
+    first = on_call.json()["chain"][0]
+    assert (first["key"], first["role"]) == ("luis", "primary")
     week = text_of(await client.get("/dashboard/program/metro/week?area=1&start=2026-11-16", headers=as_supervisor))
     assert "primary 20:00 to 24:00 luis primary by override until Tue 17 Nov 08:00, covering for dana" in week
     [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
@@ -120,7 +121,8 @@ async def test_an_override_s_problems_show_by_their_fields_and_nothing_changes(
     response = await client.post(PAGE, data=unfinished, headers=as_supervisor)
 
     assert response.status_code == 422
-    assert re.search(r'<p class="problem" id="advocate-problem">Choose who takes the role.</p>\s*<select', response.text)
+    chosen = r'<p class="problem" id="advocate-problem">Choose who takes the role.</p>\s*<select id="advocate"'
+    assert re.search(chosen, response.text)
     assert 'id="ends_at-problem">A date and a time, like 2026-11-24 and 20:00.</p>' in response.text
     assert 'id="starts_at-problem"' not in response.text
     assert 'value="Dana at a training"' in response.text and 'value="20:00"' in response.text  # as typed
