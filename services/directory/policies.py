@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Area, EscalationPolicy
 from services.directory.schemas import PolicyIn, PolicyOut, Step
+from shared.problems import NotFound
 from shared.tables import Agency
 
 MINUTE = 60
@@ -61,18 +62,33 @@ async def policy_for(session: AsyncSession, agency: Agency, area: Area | None, t
     return PolicyOut(tier=tier, source="default", steps=default.steps, repeat=default.repeat)
 
 
-async def put_policy(session: AsyncSession, agency: Agency, area: Area | None, tier: str, spec: PolicyIn) -> None:
-    area_id = area.id if area else None
-    policy = await session.scalar(
+async def own_policy(session: AsyncSession, agency: Agency, area: Area | None, tier: str) -> EscalationPolicy | None:
+    """The agency's own policy for the tier (area None), or the area's own: not one it falls back to."""
+    return await session.scalar(
         select(EscalationPolicy).where(
             EscalationPolicy.agency_id == agency.id,
             EscalationPolicy.tier == tier,
-            EscalationPolicy.area_id.is_(None) if area_id is None else EscalationPolicy.area_id == area_id,
+            EscalationPolicy.area_id.is_(None) if area is None else EscalationPolicy.area_id == area.id,
         )
     )
+
+
+async def put_policy(session: AsyncSession, agency: Agency, area: Area | None, tier: str, spec: PolicyIn) -> None:
+    policy = await own_policy(session, agency, area, tier)
     if policy is None:
-        policy = EscalationPolicy(agency_id=agency.id, area_id=area_id, tier=tier, steps=[], repeat=0)
+        policy = EscalationPolicy(agency_id=agency.id, area_id=area.id if area else None, tier=tier, steps=[], repeat=0)
         session.add(policy)
     policy.steps = [step.model_dump() for step in spec.steps]
     policy.repeat = spec.repeat
+    await session.flush()
+
+
+async def delete_policy(session: AsyncSession, agency: Agency, area: Area | None, tier: str) -> None:
+    """Drop the agency's (or the area's) own policy for the tier: the one above it applies again (the agency's for
+    an area, else the default)."""
+    policy = await own_policy(session, agency, area, tier)
+    if policy is None:
+        where = f"area {area.code}" if area else f"agency {agency.slug!r}"
+        raise NotFound(f"No {tier} policy of its own in {where}: it follows the one above it already.")
+    await session.delete(policy)
     await session.flush()

@@ -56,7 +56,7 @@ class Schedule:
         ]
         return [
             slot
-            for slot in apply_overrides(scheduled, self.overrides, self.advocates)
+            for slot in apply_overrides(scheduled, self.overrides, self.advocates, zone)
             if slot.advocate_id in self.advocates and slot.starts_at < end and slot.ends_at > start
         ]
 
@@ -181,7 +181,9 @@ def subtract(
     return left
 
 
-def apply_overrides(slots: list[Slot], overrides: Sequence[Override], advocates: dict[int, Advocate]) -> list[Slot]:
+def apply_overrides(
+    slots: list[Slot], overrides: Sequence[Override], advocates: dict[int, Advocate], zone: ZoneInfo
+) -> list[Slot]:
     result = []
     for slot in slots:
         pieces = [(slot.starts_at, slot.ends_at)]
@@ -190,7 +192,7 @@ def apply_overrides(slots: list[Slot], overrides: Sequence[Override], advocates:
                 pieces = subtract(pieces, (o.starts_at, o.ends_at))
         result += [replace(slot, starts_at=b, ends_at=e) for b, e in pieces]
     for o in overrides:
-        reason = f"{o.role} by override until {o.ends_at.isoformat()}"
+        reason = f"{o.role} by override until {local_label(o.ends_at, zone)}"  # the wall time, as a rotation's
         if o.replaces_id is not None:
             replaced = advocates.get(o.replaces_id)
             reason += f", covering for {replaced.key if replaced else 'someone no longer active'}"

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import cover, schedules, service
 from services.directory.coverage import contact_watch, coverage_gaps
-from services.directory.policies import policy_for, put_policy
+from services.directory.policies import delete_policy, policy_for, put_policy
 from services.directory.roster import on_call
 from services.directory.schemas import (
     Address,
@@ -304,6 +304,27 @@ async def put_area_policy(
     area = await service.get_area(session, agency, code)
     await put_policy(session, agency, area, tier, spec)
     return await policy_for(session, agency, area, tier)
+
+
+@router.delete(
+    "/agencies/{slug}/policies/{tier}",
+    status_code=204,
+    summary="Go back to the default for how a tier escalates in an agency's areas (those without their own)",
+)
+async def delete_agency_policy(slug: Slug, tier: Tier, session: SessionDep, principal: PrincipalDep) -> None:
+    await delete_policy(session, await agency_for(session, slug, principal), None, tier)
+
+
+@router.delete(
+    "/agencies/{slug}/areas/{code}/policies/{tier}",
+    status_code=204,
+    summary="Go back to the agency's policy (or the default) for how a tier escalates in one area",
+)
+async def delete_area_policy(
+    slug: Slug, code: AreaPath, tier: Tier, session: SessionDep, principal: PrincipalDep
+) -> None:
+    agency = await agency_for(session, slug, principal)
+    await delete_policy(session, agency, await service.get_area(session, agency, code), tier)
 
 
 # -- the schedule beyond the weekly pattern -------------------------------------------------------------------

@@ -9,8 +9,9 @@ refuses a POST from another site, and is audited as the API's changes are."""
 
 from fastapi import APIRouter
 
-from services.directory.pages import advocates, areas, board, calendar, rotations
+from services.directory.pages import advocates, areas, board, calendar, overrides, policies, rotations
 
 router = APIRouter()
-for page in (calendar, advocates, areas, rotations, board):  # the board's /{slug} last: it takes no other's path anyway
+# The board's /{slug} last: it takes no other's path anyway.
+for page in (calendar, advocates, areas, rotations, overrides, policies, board):
     router.include_router(page.router)

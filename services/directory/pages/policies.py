@@ -1,0 +1,414 @@
+"""How each tier escalates, agency-wide and in each area, with where that comes from (Callout's default, the
+agency's own, the area's own), in words; a form to set a tier's policy for the agency or one area, and a button to
+go back to what applies above. And the program's hotline and CAD feed watch. Both forms validate as the API's
+PUTs do, save through the same functions, and every change is audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from math import isfinite
+from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
+
+from annotated_types import Ge, Le, MaxLen
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+
+from services.directory import service
+from services.directory.models import Area
+from services.directory.pages.common import (
+    PREFIX,
+    Viewer,
+    areas_of,
+    audit_change,
+    changer,
+    field_problems,
+    render,
+    viewer,
+)
+from services.directory.policies import delete_policy, policy_for, put_policy
+from services.directory.schemas import PolicyIn, PolicyOut, ProgramIn, Step, Tier
+from shared.db import SessionDep
+from shared.problems import NotFound
+from shared.tables import Agency
+
+
+def bound(model: type[BaseModel], name: str, kind: type[Ge | Le | MaxLen]) -> Any:
+    """A limit of the model's field, read from the model: the page says the API's own numbers."""
+    [limit] = [m for m in model.model_fields[name].metadata if isinstance(m, kind)]
+    return getattr(limit, {Ge: "ge", Le: "le", MaxLen: "max_length"}[kind])
+
+
+def choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
+    """The values a list-of-literals field takes, in the model's order."""
+    return get_args(get_args(model.model_fields[name].annotation)[0])
+
+
+TIERS: tuple[str, ...] = get_args(Tier)
+NOTIFY, VIA = choices(Step, "notify"), choices(Step, "via")
+MAX_STEPS = bound(PolicyIn, "steps", MaxLen)
+ROWS_AT_FIRST = 3  # a short policy still shows a couple of empty rows to add steps in
+HOW = {"sms": "text", "voice": "call"}
+SOURCES = {"default": "Callout's default", "agency": "the agency's own, for every area", "area": "this area's own"}
+POLICY_HELP = {
+    "tier": "Choose a tier.",
+    "scope": "Choose every area, or one area.",
+    "steps": f"From 1 to {MAX_STEPS} steps: fill in at least one row.",
+    "notify": "Choose whom to alert: one or more.",
+    "via": "Choose how: a text, a call, or both.",
+    "wait_seconds": f"Minutes to wait for an acceptance: more than 0, up to {bound(Step, 'wait_seconds', Le) // 60}.",
+    "repeat": f"How many times to run all the steps again: {bound(PolicyIn, 'repeat', Ge)} to "
+    f"{bound(PolicyIn, 'repeat', Le)}.",
+}
+
+router = APIRouter(tags=["directory"], include_in_schema=False)
+
+
+# -- in words -------------------------------------------------------------------------------------------------------
+
+
+def duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    if not rest:
+        return f"{days} day" + ("" if days == 1 else "s")
+    for unit, size in (("h", 3600), ("min", 60)):
+        if not seconds % size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def step_words(step: Step) -> str:
+    """ "text and call the primary; wait 2 min" """
+    how = " and ".join(HOW[v] for v in VIA if v in step.via)
+    whom = " and ".join(f"the {n}" for n in step.notify)
+    return f"{how} {whom}; wait {duration(step.wait_seconds)}"
+
+
+def repeat_words(repeat: int) -> str:
+    return {0: "not run again", 1: "then all once more", 2: "then all twice more"}.get(
+        repeat, f"then all {repeat} more times"
+    )
+
+
+def tier_words(tier: str) -> str:
+    return tier.replace("_", "-").capitalize()
+
+
+def where_words(area: Area | None) -> str:
+    return f"area {area.code}" if area else "every area"
+
+
+# -- the policies ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    tier: str
+    scope: str  # "" for the agency; else the area's code
+    where: str
+    source: str
+    said: str  # where it comes from, in words
+    steps: list[str]
+    repeat: str
+    back_to: str | None  # when it is this scope's own: what applies once it is gone
+
+
+@dataclass(frozen=True)
+class StepRow:
+    notify: list[str] = field(default_factory=list)
+    via: list[str] = field(default_factory=list)
+    wait: str = ""  # minutes, as typed
+
+    @property
+    def blank(self) -> bool:
+        return not (self.notify or self.via or self.wait)
+
+    @classmethod
+    def of(cls, step: Step) -> StepRow:
+        return cls(list(step.notify), list(step.via), f"{step.wait_seconds / 60:g}")
+
+
+@dataclass(frozen=True)
+class PolicyForm:
+    """The form's values as typed (shown again as they were when something is wrong), and what is wrong. A row
+    left empty is no step: emptying one drops it."""
+
+    tier: str = TIERS[0]
+    scope: str = ""
+    steps: list[StepRow] = field(default_factory=list)
+    repeat: str = "0"
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, policy: PolicyOut, scope: str) -> PolicyForm:
+        return cls(policy.tier, scope, padded([StepRow.of(s) for s in policy.steps]), str(policy.repeat))
+
+    @classmethod
+    def sent(cls, form: FormData) -> PolicyForm:
+        def text(name: str) -> str:
+            value = form.get(name, "")
+            return value.strip() if isinstance(value, str) else ""
+
+        def listed(name: str) -> list[str]:
+            return [v for v in form.getlist(name) if isinstance(v, str)]
+
+        rows = [
+            StepRow(listed(f"steps.{i}.notify"), listed(f"steps.{i}.via"), text(f"steps.{i}.wait"))
+            for i in range(MAX_STEPS)
+            if f"steps.{i}.wait" in form
+        ]
+        return cls(text("tier"), text("scope"), rows, text("repeat"))
+
+    def with_another_row(self) -> PolicyForm:
+        return replace(self, steps=[*self.steps, StepRow()] if len(self.steps) < MAX_STEPS else self.steps)
+
+    def spec(self) -> PolicyIn | dict[str, str]:
+        """What the API would be sent, or what is wrong with it, field by field (each step's by its row)."""
+        filled = [i for i, row in enumerate(self.steps) if not row.blank]
+        problems: dict[str, str] = {}
+        steps = []
+        for i in filled:
+            row = self.steps[i]
+            seconds = minutes_as_seconds(row.wait)
+            if seconds is None:
+                problems[f"steps.{i}.wait_seconds"] = POLICY_HELP["wait_seconds"]
+            steps.append({"notify": row.notify, "via": row.via, "wait_seconds": seconds})
+        try:
+            spec = PolicyIn.model_validate({"steps": steps, "repeat": self.repeat or "0"})
+        except ValidationError as exc:
+            return renumbered(field_problems(exc, POLICY_HELP, depth=3), filled) | problems
+        return problems or spec
+
+
+def padded(rows: list[StepRow]) -> list[StepRow]:
+    """The policy's steps, then empty rows to add more in: at least one, while there is room."""
+    blanks = max(ROWS_AT_FIRST - len(rows), 1)
+    return rows + [StepRow()] * min(blanks, MAX_STEPS - len(rows))
+
+
+def minutes_as_seconds(typed: str) -> int | None:
+    try:
+        minutes = float(typed)
+    except ValueError:
+        return None
+    return round(minutes * 60) if isfinite(minutes) else None
+
+
+def renumbered(problems: dict[str, str], filled: list[int]) -> dict[str, str]:
+    """The model numbers the steps it was sent; the form, its rows (empty ones are not sent)."""
+    by_row = {}
+    for name, text in problems.items():
+        parts = name.split(".")
+        if len(parts) > 1 and parts[0] == "steps" and parts[1].isdigit():
+            parts[1] = str(filled[int(parts[1])])
+        by_row[".".join(parts)] = text
+    return by_row
+
+
+async def policy_rows(session: AsyncSession, agency: Agency, areas: list[Area]) -> dict[str, list[PolicyRow]]:
+    rows: dict[str, list[PolicyRow]] = {}
+    for tier in TIERS:
+        agency_wide = await policy_for(session, agency, None, tier)
+        above = "the default" if agency_wide.source == "agency" else None
+        rows[tier] = [row_of(agency_wide, None, above)]
+        for area in areas:
+            back_to = "the agency's" if agency_wide.source == "agency" else "the default"
+            rows[tier].append(row_of(await policy_for(session, agency, area, tier), area, back_to))
+    return rows
+
+
+def row_of(policy: PolicyOut, area: Area | None, back_to: str | None) -> PolicyRow:
+    own = policy.source == ("area" if area else "agency")
+    return PolicyRow(
+        tier=policy.tier,
+        scope=area.code if area else "",
+        where=f"Area {area.code}: {area.name}" if area else "Every area",
+        source=policy.source,
+        said=SOURCES[policy.source],
+        steps=[step_words(s) for s in policy.steps],
+        repeat=repeat_words(policy.repeat),
+        back_to=back_to if own else None,
+    )
+
+
+async def policies_page(
+    session: AsyncSession, found: Viewer, form: PolicyForm | None, status: int = 200, done: str | None = None
+) -> HTMLResponse:
+    areas = await areas_of(session, found.agency)
+    if form is None:
+        form = PolicyForm.of(await policy_for(session, found.agency, None, TIERS[0]), "")
+    return render(
+        "policies.html",
+        status,
+        found.principal,
+        found.agency,
+        tiers=[(tier, tier_words(tier)) for tier in TIERS],
+        policies=await policy_rows(session, found.agency, areas),
+        form=form,
+        areas=areas,
+        notify=NOTIFY,
+        via=[(v, HOW[v]) for v in VIA],
+        done=done,
+    )
+
+
+def scope_of(areas: list[Area], scope: str) -> Area | str | None:
+    """The area the form names, None for every area, or "" when it names no area of the agency."""
+    if not scope:
+        return None
+    return next((a for a in areas if a.code == scope), "")
+
+
+@router.get(PREFIX + "/{slug}/policies", response_class=HTMLResponse)
+async def policies(
+    slug: str,
+    request: Request,
+    session: SessionDep,
+    tier: Annotated[str | None, Query(max_length=16)] = None,
+    scope: Annotated[str, Query(max_length=64)] = "",
+    saved: Annotated[bool, Query()] = False,
+    reset: Annotated[bool, Query()] = False,
+) -> Response:
+    """?tier=&scope= opens the form on what applies there now; with saved or reset, says it was done."""
+    found = await viewer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    area = scope_of(await areas_of(session, found.agency), scope)
+    if tier not in TIERS or isinstance(area, str):  # a link can make it say nothing else
+        return await policies_page(session, found, None)
+    form = PolicyForm.of(await policy_for(session, found.agency, area, tier), scope)
+    done = None
+    if saved or reset:
+        what = f"{tier_words(tier)} in {where_words(area)}"
+        done = f"Saved: {what}." if saved else f"{what} follows what applies above it again."
+    return await policies_page(session, found, form, done=done)
+
+
+@router.post(PREFIX + "/{slug}/policies", response_class=HTMLResponse)
+async def set_policy(slug: str, request: Request, session: SessionDep) -> Response:
+    """Set a tier's policy for the agency or one area as the API's PUT does, or show what is wrong by each field
+    with nothing changed. "Add a step row" shows the form again with one more row, and saves nothing."""
+    found = await changer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    sent = await request.form()
+    form = PolicyForm.sent(sent)
+    if sent.get("action") == "add-row":
+        return await policies_page(session, found, form.with_another_row())
+    area = scope_of(await areas_of(session, found.agency), form.scope)
+    spec = form.spec()
+    problems = spec if isinstance(spec, dict) else {}
+    if form.tier not in TIERS:
+        problems["tier"] = POLICY_HELP["tier"]
+    if isinstance(area, str):
+        problems["scope"] = POLICY_HELP["scope"]
+    if problems or isinstance(spec, dict) or isinstance(area, str):
+        return await policies_page(session, found, replace(form, problems=problems), status=422)
+    await put_policy(session, found.agency, area, form.tier, spec)
+    await audit_change(session, found, request, tier=form.tier, **({"area": area.code} if area else {}))
+    return RedirectResponse(done_at(found.agency, form.tier, form.scope, "saved"), status_code=303)
+
+
+@router.post(PREFIX + "/{slug}/policies/reset", response_class=HTMLResponse)
+async def reset_policy(slug: str, request: Request, session: SessionDep) -> Response:
+    """Drop the agency's or an area's own policy for a tier, as the API's DELETE does."""
+    found = await changer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    form = PolicyForm.sent(await request.form())
+    area = scope_of(await areas_of(session, found.agency), form.scope)
+    try:
+        if form.tier not in TIERS or isinstance(area, str):
+            raise NotFound("No such policy.")
+        await delete_policy(session, found.agency, area, form.tier)
+    except NotFound as exc:
+        return render("message.html", 404, found.principal, found.agency, title="Not found", text=str(exc))
+    await audit_change(session, found, request, tier=form.tier, **({"area": area.code} if area else {}))
+    return RedirectResponse(done_at(found.agency, form.tier, form.scope, "reset"), status_code=303)
+
+
+def done_at(agency: Agency, tier: str, scope: str, done: str) -> str:
+    return f"{PREFIX}/{agency.slug}/policies?" + urlencode({"tier": tier, "scope": scope, done: "true"})
+
+
+# -- the hotline and the feed watch ---------------------------------------------------------------------------------
+
+PHONE = "in international form: + and the country code, like +12025550100"
+PROGRAM_HELP = {
+    "hotline": f"The hotline's number, {PHONE}.",
+    "it_contact": f"A mobile number {PHONE}, or nothing.",
+    "feed_silence_minutes": (
+        f"Minutes, from {bound(ProgramIn, 'feed_silence_minutes', Ge)} to "
+        f"{bound(ProgramIn, 'feed_silence_minutes', Le)}, or nothing."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ProgramForm:
+    hotline: str = ""
+    feed_silence_minutes: str = ""
+    it_contact: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, agency: Agency) -> ProgramForm:
+        minutes = agency.feed_silence_minutes
+        return cls(agency.hotline, "" if minutes is None else str(minutes), agency.it_contact or "")
+
+    @classmethod
+    def sent(cls, form: FormData) -> ProgramForm:
+        def text(name: str) -> str:
+            value = form.get(name, "")
+            return value.strip() if isinstance(value, str) else ""
+
+        return cls(text("hotline"), text("feed_silence_minutes"), text("it_contact"))
+
+    def spec(self) -> ProgramIn | dict[str, str]:
+        def phone(typed: str) -> str | None:  # "+1 202-555-0100" as a phone shows it is the number
+            return typed.replace(" ", "").replace("-", "") or None
+
+        try:
+            return ProgramIn.model_validate(
+                {
+                    "hotline": phone(self.hotline),
+                    "feed_silence_minutes": self.feed_silence_minutes or None,
+                    "it_contact": phone(self.it_contact),
+                }
+            )
+        except ValidationError as exc:
+            return field_problems(exc, PROGRAM_HELP)
+
+
+def hotline_page(found: Viewer, form: ProgramForm, status: int = 200, saved: bool = False) -> HTMLResponse:
+    return render("hotline.html", status, found.principal, found.agency, form=form, saved=saved)
+
+
+@router.get(PREFIX + "/{slug}/hotline", response_class=HTMLResponse)
+async def hotline(
+    slug: str, request: Request, session: SessionDep, saved: Annotated[bool, Query()] = False
+) -> Response:
+    found = await viewer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    return hotline_page(found, ProgramForm.of(found.agency), saved=saved)
+
+
+@router.post(PREFIX + "/{slug}/hotline", response_class=HTMLResponse)
+async def set_hotline(slug: str, request: Request, session: SessionDep) -> Response:
+    """Set the hotline and the feed watch as the API's PUT …/program does, or show what is wrong by each field with
+    nothing changed."""
+    found = await changer(request, session, slug)
+    if isinstance(found, Response):
+        return found
+    form = ProgramForm.sent(await request.form())
+    spec = form.spec()
+    if isinstance(spec, dict):
+        return hotline_page(found, replace(form, problems=spec), status=422)
+    service.put_program(found.agency, spec)
+    await session.flush()
+    await audit_change(session, found, request)
+    return RedirectResponse(f"{PREFIX}/{found.agency.slug}/hotline?saved=true", status_code=303)
