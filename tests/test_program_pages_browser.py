@@ -144,7 +144,18 @@ async def test_another_agency_s_supervisor_finds_nothing_of_this_one(
     assert "No agency 'metro'" in await page.inner_text("main")
     assert "Dana" not in await page.content()
     await shot(page, "phone-other-agency-refused")
-    for path in ("/week?area=1", "/month?area=1", "/advocates", "/advocates/dana", "/areas", "/areas/1/schedule"):
+    for path in (
+        "/week?area=1",
+        "/month?area=1",
+        "/advocates",
+        "/advocates/dana",
+        "/areas",
+        "/areas/1/schedule",
+        "/rotations",
+        "/overrides",
+        "/policies",
+        "/hotline",
+    ):
         response = await page.goto(f"{served}/dashboard/program/metro{path}")
         assert response is not None and response.status == 404, path
         assert "No agency 'metro'" in await page.inner_text("main") and "Dana" not in await page.content(), path
