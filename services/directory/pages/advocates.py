@@ -18,18 +18,19 @@ from services.directory import service
 from services.directory.models import Advocate
 from services.directory.pages.common import (
     PREFIX,
+    Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
     field_problems,
     render,
+    saved,
     unreachable_by_phone,
     viewer,
 )
 from services.directory.schemas import AdvocateIn, Key
 from shared.db import SessionDep
-from shared.problems import Invalid
 from shared.tables import AdvocatePhone, Agency
 
 # What a field needs, said to a person (the API's own words name regular expressions).
@@ -231,11 +232,9 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
         text = f"No advocate {form.key!r} in this agency."
         return render("message.html", 404, found.principal, agency, title="Not found", text=text)
     if isinstance(spec, AdvocateIn) and not problems:
-        try:
-            async with session.begin_nested():  # on a refusal, back to as it was: nothing half-applied
-                await service.put_advocate(session, agency, form.key, spec, now=now)
-        except Invalid as exc:
-            problems["areas"] = exc.detail or FIELD_HELP["areas"]
+        refused = await saved(session, service.put_advocate(session, agency, form.key, spec, now=now))
+        if isinstance(refused, Refusal):
+            problems["areas"] = refused.text
     if problems:
         wrong = replace(form, problems=problems)
         if form.new:

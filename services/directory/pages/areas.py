@@ -19,18 +19,19 @@ from services.directory import service
 from services.directory.models import Advocate, Area, Shift, advocate_areas
 from services.directory.pages.common import (
     PREFIX,
+    Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
     field_problems,
     render,
+    saved,
     viewer,
 )
 from services.directory.roster import ROLE_ORDER
 from services.directory.schemas import DAYS, AreaIn, ScheduleIn, ShiftIn
 from shared.db import SessionDep
-from shared.problems import Invalid
 from shared.text import AreaCode
 
 # What a field needs, said to a person (the API's own words name regular expressions).
@@ -380,11 +381,9 @@ async def saved_schedule(
         spec = ScheduleIn.model_validate({"shifts": shifts})
     except ValidationError as exc:
         return field_problems(exc, FIELD_HELP, depth=3)
-    try:
-        async with session.begin_nested():  # on a refusal, back to as it was: nothing half-applied
-            await service.put_schedule(session, found.agency, area, spec)
-    except Invalid as exc:
-        return {"service": exc.detail or "The schedule was refused."}
+    refused = await saved(session, service.put_schedule(session, found.agency, area, spec))
+    if isinstance(refused, Refusal):
+        return {"service": refused.text}
     return spec
 
 

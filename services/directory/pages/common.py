@@ -3,9 +3,10 @@ why a change may be refused."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.directory.models import Area
 from shared import audit
 from shared.auth import Principal
+from shared.problems import Invalid, NotFound
 from shared.security import csp_nonce
 from shared.sessions import COOKIE, Lifetime, cross_site, resume
 from shared.tables import Agency, Unreachable
@@ -81,6 +83,28 @@ async def audit_change(session: AsyncSession, found: Viewer, request: Request, *
         at=request.app.state.clock.now(),
         **({k: str(v) for k, v in request.path_params.items()} | detail),
     )
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the API's own function refused a change: what it said, and whether it was something named that is
+    not there (NotFound) rather than something wrong (Invalid)."""
+
+    text: str
+    not_found: bool = False
+
+
+async def saved(session: AsyncSession, change: Coroutine[Any, Any, T]) -> T | Refusal:
+    """Make one change with the API's own function, in a savepoint: when it refuses, all it did is undone (nothing
+    half-applied) and the session still holds what the page shows again (a full rollback would expire it all)."""
+    try:
+        async with session.begin_nested():
+            return await change
+    except (Invalid, NotFound) as exc:
+        return Refusal(str(exc), not_found=isinstance(exc, NotFound))
 
 
 def field_problems(exc: ValidationError, help: Mapping[str, str], depth: int = 1) -> dict[str, str]:

@@ -21,18 +21,20 @@ from services.directory import schedules
 from services.directory.models import Advocate
 from services.directory.pages.common import (
     PREFIX,
+    Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
     field_problems,
     render,
+    saved,
     viewer,
 )
 from services.directory.schemas import OverrideIn, OverrideOut, Role
 from shared.db import SessionDep
 from shared.localtime import NotOnTheClock, instant, span
-from shared.problems import Invalid, NotFound
+from shared.problems import NotFound
 from shared.tables import CoverRequest
 
 ROLES: tuple[str, ...] = get_args(Role)
@@ -228,12 +230,10 @@ async def add_override(slug: str, request: Request, session: SessionDep) -> Resp
     spec = form.spec(agency.timezone)
     if isinstance(spec, dict):
         return await overrides_page(session, found, replace(form, problems=spec), now, status=422)
-    try:
-        async with session.begin_nested():  # nothing half-applied; the agency, untouched, stays loaded for the page
-            added = await schedules.add_override(session, agency, spec, now=now)
-    except (Invalid, NotFound) as exc:  # someone who does not cover the area; an area gone
-        where = "area" if isinstance(exc, NotFound) else "advocate"
-        return await overrides_page(session, found, replace(form, problems={where: str(exc)}), now, status=422)
+    added = await saved(session, schedules.add_override(session, agency, spec, now=now))
+    if isinstance(added, Refusal):  # an area gone; someone who does not cover the area
+        where = "area" if added.not_found else "advocate"
+        return await overrides_page(session, found, replace(form, problems={where: added.text}), now, status=422)
     await audit_change(session, found, request, override=str(added.id))
     return RedirectResponse(f"{PREFIX}/{agency.slug}/overrides?" + urlencode({"saved": added.id}), status_code=303)
 

@@ -23,19 +23,21 @@ from services.directory import schedules, service
 from services.directory.models import Advocate, Area, Calendar, Rotation
 from services.directory.pages.common import (
     PREFIX,
+    Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
     field_problems,
     render,
+    saved,
     viewer,
 )
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, parsed, rotation_slots, schedule_for
 from services.directory.schemas import Key, Role, RotationIn
 from shared.db import SessionDep
 from shared.localtime import local_time, span
-from shared.problems import Invalid, PayloadTooLarge
+from shared.problems import PayloadTooLarge
 from shared.requests import read_bounded_body
 from shared.tables import Agency
 
@@ -337,14 +339,6 @@ async def rotation_page(
     return render("rotation.html", status, found.principal, found.agency, **values)
 
 
-async def undo(session: AsyncSession, *kept: Agency | Area) -> None:
-    """Nothing half-applied: roll all of it back, then read again what the page still shows (a rollback
-    expires everything the session holds)."""
-    await session.rollback()
-    for instance in kept:
-        await session.refresh(instance)
-
-
 def back_to_list(agency: Agency, **query: str) -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/{agency.slug}/rotations?" + urlencode(query), status_code=303)
 
@@ -427,11 +421,9 @@ async def save_rotation(
     elif form.new and existing is not None:
         problems.setdefault("name", f"Area {area.code} has a rotation {form.name!r} already: change it from the list.")
     if area is not None and isinstance(spec, RotationIn) and not problems:
-        try:
-            await schedules.put_rotation(session, agency, area, form.name, spec)
-        except Invalid as exc:
-            await undo(session, agency, area)
-            problems["participants"] = exc.detail or FIELD_HELP["participants"]
+        refused = await saved(session, schedules.put_rotation(session, agency, area, form.name, spec))
+        if isinstance(refused, Refusal):
+            problems["participants"] = refused.text
     if problems or area is None:
         wrong = replace(form, problems=problems)
         if area is None or form.new:
@@ -515,11 +507,9 @@ async def import_calendar(slug: str, request: Request, session: SessionDep) -> R
     elif len(ics) > schedules.MAX_CALENDAR_BYTES:
         problems["file"] = TOO_LARGE
     if area is not None and not problems:
-        try:
-            await schedules.put_calendar(session, agency, area, form.name, role, ics, now=now)
-        except Invalid as exc:
-            await undo(session, agency, area)
-            problems["file"] = exc.detail or FIELD_HELP["file"]
+        refused = await saved(session, schedules.put_calendar(session, agency, area, form.name, role, ics, now=now))
+        if isinstance(refused, Refusal):
+            problems["file"] = refused.text
     if problems or area is None:
         status = 413 if problems.get("file") == TOO_LARGE else 422
         return await rotations_page(session, found, now, status=status, upload=replace(form, problems=problems))
