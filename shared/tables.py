@@ -118,6 +118,18 @@ class CadHeartbeat(Base):
     at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
 
 
+class FeedSilence(Base):
+    """An agency's CAD feed, found silent and told: kept until it speaks again (then they are told that too).
+    The feed watch (services/alerts/feeds.py) writes it; the board and the dashboard show it."""
+
+    __tablename__ = "feed_silences"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)  # its last sign of life
+    reason: Mapped[str] = mapped_column(String(200))
+    told_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
+
+
 class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (

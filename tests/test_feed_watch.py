@@ -12,11 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.alerts.worker import Worker
+from shared.auth import Role
 from shared.clock import FakeClock
 from shared.tables import Agency, ReceivedEvent
 from tests.factories import PHONES, dv_event, make_program, post_event, signed
+from tests.test_program_pages import signed_in_as, text_of
 
 ADA, IT = PHONES["ada"], "+12025550199"
 
@@ -36,8 +39,18 @@ def feed_texts(fake: Any, phone: str) -> list[str]:
     return [m.body for m in fake.to(phone) if "CAD feed" in m.body]
 
 
+async def shown(client: httpx.AsyncClient, page: dict[str, str]) -> tuple[str, str]:
+    """What the program's board and the supervisors' dashboard say of the feed."""
+    board = await client.get("/dashboard/program/metro", headers=page)
+    dashboard = await client.get("/dashboard", headers=page)
+    assert board.status_code == dashboard.status_code == 200
+    feed = text_of(httpx.Response(200, text=board.text.split('id="cad-feed"')[1].split("</section>")[0]))
+    row = text_of(httpx.Response(200, text=dashboard.text.split('data-agency="metro"')[1].split("</tr>")[0]))
+    return feed, row
+
+
 async def test_a_feed_silent_past_its_window_is_told_once_and_again_when_it_speaks(
-    client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: Any, clock: FakeClock
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str], worker: Worker, fake_twilio: Any, clock: FakeClock
 ) -> None:
     await make_program(client, admin)
     await set_feed(client, admin, feed_silence_minutes=30, it_contact=IT)
@@ -54,9 +67,12 @@ async def test_a_feed_silent_past_its_window_is_told_once_and_again_when_it_spea
     silent = feed_texts(fake_twilio, ADA)
     ready = await client.get("/readyz")
     metrics = (await client.get("/metrics")).text
+    page = await signed_in_as(app, client, clock, Role.supervisor, agency="metro")
+    board_silent, dashboard_silent = await shown(client, page)
     beat = await heartbeat(client)
     await worker.watch_contacts()
     await worker.run_once()
+    board_speaking, dashboard_speaking = await shown(client, page)
 
     assert speaking == []
     assert silent == [
@@ -73,6 +89,15 @@ async def test_a_feed_silent_past_its_window_is_told_once_and_again_when_it_spea
         == "Callout: your CAD feed, silent since 2026-11-16 12:00 UTC, is sending again."
     )
     assert 'callout_cad_feed_silent{agency="metro"} 0.0' in (await client.get("/metrics")).text
+    told = (
+        "Silent since Mon 16 Nov 12:00 UTC: no event or heartbeat for 31 min (its window: 30 min). Told Mon 16 Nov "
+        "12:31 UTC"
+    )
+    heard = "Last event Mon 16 Nov 12:00 UTC (1 in the last hour); no heartbeat (optional)."
+    assert told in board_silent and heard in board_silent
+    assert dashboard_silent.startswith("> metro silent " + told) and heard in dashboard_silent
+    assert "Silent" not in board_speaking and "last heartbeat Mon 16 Nov 12:31 UTC." in board_speaking
+    assert dashboard_speaking.startswith("> metro speaking Last event Mon 16 Nov 12:00 UTC")
 
 
 async def test_an_unsigned_heartbeat_is_refused(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

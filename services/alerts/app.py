@@ -13,17 +13,18 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from services.alerts import feeds, leases
+from services.alerts import leases
 from services.alerts.channels import Channel, ConsoleChannel, TwilioChannel
 from services.alerts.directory_client import DirectoryClient
-from services.alerts.models import CadNotice, FeedSilence, Notification
+from services.alerts.models import CadNotice, Notification
 from services.alerts.routes import router
 from services.alerts.settings import AlertsSettings
 from services.alerts.worker import REFUSED, Worker, oldest_overdue, waiting
 from shared.app import Service
 from shared.db import libpq_url
+from shared.feeds import read_feed
 from shared.metrics import CAD_FEED_EVENTS, CAD_FEED_QUIET, CAD_FEED_SILENT, OLDEST_OVERDUE, QUEUE_DEPTH, UNHELD_WORK
-from shared.tables import Agency, Callout
+from shared.tables import Agency, Callout, FeedSilence
 
 TransportFactory = Callable[[FastAPI], httpx.AsyncBaseTransport]
 
@@ -74,7 +75,7 @@ async def queue_metrics(app: FastAPI) -> None:
         UNHELD_WORK.set((await leases.unheld(session))[0])
         silent = set(await session.scalars(select(FeedSilence.agency_id)))
         for agency in await session.scalars(select(Agency)):
-            feed = await feeds.read_feed(session, agency, now)
+            feed = await read_feed(session, agency, now)
             quiet = (now - feed.last_sign).total_seconds() if feed.last_sign else float("nan")
             CAD_FEED_QUIET.labels(agency=agency.slug).set(quiet)
             CAD_FEED_EVENTS.labels(agency=agency.slug).set(feed.events_last_hour)

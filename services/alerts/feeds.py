@@ -5,13 +5,11 @@ A feed is silent when nothing — no event, no heartbeat — came for longer tha
 (`feed_silence_minutes`), or when no event came for far longer than its usual gap at this hour of the week, learned
 from its last eight weeks (heartbeats keep an adapter alive, but not a filter that drops every call). Its
 supervisors (and its IT contact) are told once when it falls silent and once when it speaks again. A silent CAD is
-not Callout's fault: readiness is untouched; /metrics and the dashboard show it."""
+not Callout's fault: readiness is untouched; /metrics, the board and the dashboard show it (shared/feeds.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -20,63 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.alerts import escalation, messages
 from services.alerts.callout import Person
 from services.alerts.directory_client import ContactWatch
-from services.alerts.models import FeedSilence
+from shared.feeds import of_agency, read_feed
 from shared.localtime import local_time
-from shared.tables import Agency, CadHeartbeat, ReceivedEvent
+from shared.tables import Agency, FeedSilence, ReceivedEvent
 
 HISTORY = timedelta(weeks=8)
 LEARNING = timedelta(weeks=2)  # less history than this teaches nothing about an hour of the week
-FAR_LONGER = 10  # silent: no event for this many times its usual gap at this hour of the week
-QUIET_AT_LEAST = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class Feed:
-    """What is known of one agency's feed now (cheap to read: /metrics reads it on every scrape)."""
-
-    last_event_at: datetime | None
-    last_heartbeat_at: datetime | None
-    events_last_hour: int
-
-    @property
-    def last_sign(self) -> datetime | None:
-        signs = [at for at in (self.last_event_at, self.last_heartbeat_at) if at is not None]
-        return max(signs, default=None)
-
-    def silence(self, now: datetime, window: timedelta | None, usual_per_hour: float | None) -> str | None:
-        """Why the feed is silent now, or None while it speaks. A feed that never spoke has nothing to miss.
-        `usual_per_hour`: its events an hour at this hour of the week (None: not enough history to say)."""
-        if self.last_sign is None:
-            return None
-        if window is not None and now - self.last_sign > window:
-            return f"no event or heartbeat for {minutes(now - self.last_sign)} (its window: {minutes(window)})"
-        if usual_per_hour and self.last_event_at is not None:
-            quiet, usual_gap = now - self.last_event_at, timedelta(hours=1 / usual_per_hour)
-            if quiet >= max(QUIET_AT_LEAST, FAR_LONGER * usual_gap):
-                return (
-                    f"no event for {minutes(quiet)}; at this hour of the week it usually has one every "
-                    f"{minutes(usual_gap)}"
-                )
-        return None
-
-
-def minutes(span: timedelta) -> str:
-    total = int(span.total_seconds() // 60)
-    return f"{total} min" if total < 120 else f"{total // 60} h {total % 60} min"
-
-
-def of_agency(agency: Agency) -> Any:
-    return ReceivedEvent.agency_id == agency.id
-
-
-async def read_feed(session: AsyncSession, agency: Agency, now: datetime) -> Feed:
-    """Two index lookups (its last event; its events of the last hour) and its heartbeat."""
-    last_event = await session.scalar(select(func.max(ReceivedEvent.received_at)).where(of_agency(agency)))
-    last_hour = await session.scalar(
-        select(func.count()).where(of_agency(agency), ReceivedEvent.received_at > now - timedelta(hours=1))
-    )
-    heartbeat = await session.get(CadHeartbeat, agency.id)
-    return Feed(last_event, heartbeat.at if heartbeat else None, last_hour or 0)
 
 
 async def usual_per_hour(session: AsyncSession, agency: Agency, now: datetime) -> float | None:

@@ -140,14 +140,3 @@ class StaffNotice(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "unverified:12:area 1:primary:2026-12-02T…"
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)
-
-
-class FeedSilence(Base):
-    """An agency's CAD feed, found silent and told: kept until it speaks again (then they are told that too)."""
-
-    __tablename__ = "feed_silences"
-
-    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True)
-    since: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)  # its last sign of life
-    reason: Mapped[str] = mapped_column(String(200))
-    told_at: Mapped[datetime] = mapped_column(UTC_TIMESTAMP)

@@ -12,7 +12,7 @@ import html
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from services.reports.routes import export_csv, scope_of
 from shared import audit
 from shared.auth import Principal, Role, TokenRefused, principal_for
 from shared.db import SessionDep
+from shared.feeds import feed_state
 from shared.incidents import timeline, visible_incident
 from shared.localtime import SECOND, local_time
 from shared.problems import Invalid
@@ -229,6 +230,7 @@ async def dashboard(request: Request, session: SessionDep, form: AskedDep) -> Re
                 target_by_period(drawn, by_month=by_month),
             ),
             chart_section("Calls by area and language", "coverage", coverage(drawn)),
+            await cad_feeds(session, principal, request.app.state.clock.now()),
             await open_callouts(session, principal),
         ]
     )
@@ -449,6 +451,28 @@ def coverage(drawn: Charts) -> str:
     return bars(drawn.coverage)
 
 
+async def cad_feeds(session: AsyncSession, principal: Principal, now: datetime) -> str:
+    """Each CAD feed in view: when it last spoke, and a silence the watch found (a call that never reaches
+    Callout alerts nobody, so a silent feed is shown to those who can chase it)."""
+    query = select(Agency).order_by(Agency.slug)
+    if principal.role is not Role.admin:
+        query = query.where(Agency.id == principal.agency_id)
+    rows = []
+    for agency in await session.scalars(query):
+        state = await feed_state(session, agency, now)
+        silence = state.silence(agency.timezone)
+        said = f"<p class=silent>{html.escape(silence)}</p>" if silence else ""
+        rows.append(
+            f'<tr data-agency="{html.escape(agency.slug)}"><td>{html.escape(agency.slug)}</td>'
+            f"<td>{'silent' if silence else 'speaking' if state.feed.last_sign else 'nothing yet'}</td>"
+            f"<td>{said}{html.escape(state.heard(agency.timezone))}</td></tr>"
+        )
+    return (
+        '<section class=feeds id="cad-feeds"><h2>CAD feeds</h2><table><tr><th>agency</th><th>state</th>'
+        f"<th>what came</th></tr>{''.join(rows) or '<tr><td colspan=3>No agencies.</td></tr>'}</table></section>"
+    )
+
+
 async def open_callouts(session: AsyncSession, principal: Principal) -> str:
     query = (
         select(Callout, Incident.ref, Agency.slug, Agency.timezone)
@@ -520,5 +544,6 @@ td.data{{white-space:normal}}
 .mark{{display:inline-block;margin-left:.3rem;padding:0 .3rem;border-radius:3px;font-size:.75rem}}
 .mark.unverified{{background:#fff3cd;color:#664d03}} .mark.unreachable{{background:#f8d7da;color:#842029}}
 .empty,.note{{color:#777}} #problem{{color:#842029}}
+.silent{{background:#f8d7da;color:#842029;font-weight:600;padding:.3rem;margin:0 0 .3rem}}
 form.account{{display:flex;gap:.5rem;align-items:center;float:right;font-size:.8rem}}
 </style></head><body>{account}<h1>Callout · supervisors</h1>{body}</body></html>"""

@@ -20,6 +20,7 @@ from services.directory.pages.common import (
 )
 from services.directory.roster import INSTANT, ROLE_ORDER, schedule_for
 from shared.db import SessionDep
+from shared.feeds import feed_state
 from shared.localtime import span
 from shared.tables import CoverStatus
 
@@ -88,4 +89,8 @@ async def board(slug: str, request: Request, session: SessionDep) -> Response:
         ]
         boards.append(AreaBoard(area.code, area.name, roles, gaps, cover))
     at = f"{now.astimezone(ZoneInfo(zone)):%a %d %b %H:%M %Z}"
-    return render("board.html", 200, found.principal, agency, areas=boards, at=at, days=COVERAGE_AHEAD.days)
+    feed = await feed_state(session, agency, now)
+    values = {"areas": boards, "at": at, "days": COVERAGE_AHEAD.days}
+    return render(
+        "board.html", 200, found.principal, agency, feed=feed.heard(zone), silence=feed.silence(zone), **values
+    )
