@@ -147,3 +147,23 @@ async def test_the_directory_needs_an_admin_token(client: httpx.AsyncClient, adm
 
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
     assert anonymous.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_agency_updated_keeps_the_feed_watch_its_program_set(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The program keeps its feed watch (PUT …/program); an admin's update of the agency that does not name it
+    (a new code map, say) leaves it be, and one that names it sets it."""
+    await make_program(client, admin)
+    watch = {"hotline": "+12025550100", "feed_silence_minutes": 45, "it_contact": "+12025550188"}
+    assert (await client.put("/v1/directory/agencies/metro/program", json=watch, headers=admin)).status_code == 200
+    agency = {"name": "Metro 911", "hotline": "+12025550100", "code_map": {"10-16": "DVA"}}
+
+    updated = await client.put("/v1/directory/agencies/metro", json=agency, headers=admin)
+    cleared = await client.put(
+        "/v1/directory/agencies/metro", json={**agency, "feed_silence_minutes": None}, headers=admin
+    )
+
+    assert updated.status_code == 200
+    assert (updated.json()["feed_silence_minutes"], updated.json()["it_contact"]) == (45, "+12025550188")
+    assert (cleared.json()["feed_silence_minutes"], cleared.json()["it_contact"]) == (None, "+12025550188")

@@ -380,7 +380,7 @@ async def test_a_calendar_that_cannot_be_kept_is_refused_by_its_field_and_nothin
     assert "Primary, backup or supervisor." in problem(fields, "calendar-role")
     assert "Lower-case letters" in problem(fields, "calendar-name")
     assert 'value="Eve"' in fields.text and "Choose the file again" in fields.text
-    assert too_large.status_code == 413 and "at most 1024 KiB" in problem(too_large, "calendar-file")
+    assert too_large.status_code == 413 and "at most 256 KiB" in problem(too_large, "calendar-file")
     assert not_multipart.status_code == 400 and "could not be read" in problem(not_multipart, "calendar-file")
     assert await calendars(app) == {}
     assert len(await changes(app)) == before
@@ -403,7 +403,7 @@ async def test_an_upload_larger_than_allowed_is_refused_before_it_is_read_whole(
     headers = {**as_supervisor, "Content-Type": "multipart/form-data; boundary=b"}
     response = await client.post("/dashboard/program/metro/calendars", content=endless(), headers=headers)
 
-    assert response.status_code == 413 and "at most 1024 KiB" in problem(response, "calendar-file")
+    assert response.status_code == 413 and "at most 256 KiB" in problem(response, "calendar-file")
     assert sent <= UPLOAD_LIMIT + len(chunk)
     declared = await client.post(
         "/dashboard/program/metro/calendars",

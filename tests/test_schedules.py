@@ -178,6 +178,32 @@ async def test_bad_rotations_and_overrides_are_refused_naming_every_problem_and_
     assert await chain(client, admin, "2026-11-16T12:00:00Z") == []
 
 
+async def test_times_a_schedule_cannot_hold_are_refused_and_the_area_keeps_answering(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """A handoff in the year 9999 once made every on-call answer of its area fail (a turn past datetime's end);
+    a handoff the clocks skip or show twice would start every turn an hour off. Each is refused, saying why."""
+    rotation = {"role": "primary", "participants": ["dana"], "unit": "weeks", "length": 1000}
+    far = await put_rotation(client, admin, "far", **rotation, handoff="9999-12-31T23:00")
+    skipped = await put_rotation(
+        client, admin, "gap", **rotation, handoff="2027-03-14T02:30", timezone="America/New_York"
+    )
+    twice = await put_rotation(
+        client, admin, "twice", **rotation, handoff="2026-11-01T01:30", timezone="America/New_York"
+    )
+    override = {"area": "1", "role": "primary", "advocate": "dana", "starts_at": "9999-12-31T00:00:00Z"}
+    late = await client.post(
+        "/v1/directory/agencies/metro/overrides", json={**override, "ends_at": "9999-12-31T23:00:00Z"}, headers=admin
+    )
+
+    assert far.status_code == late.status_code == 422
+    assert "must be in the years 2000 to 2100" in far.text and "must be in the years 2000 to 2100" in late.text
+    assert skipped.status_code == twice.status_code == 422
+    assert "There is no 02:30 on Sun 14 Mar 2027" in skipped.json()["detail"]
+    assert "01:30 comes twice on Sun 01 Nov 2026" in twice.json()["detail"]
+    assert await chain(client, admin, "2026-11-16T12:00:00Z") == []  # the area still answers, nobody on
+
+
 PROGRAM_CALENDAR = """BEGIN:VCALENDAR
 VERSION:2.0
 PRODID:-//A DV program//on-call//EN

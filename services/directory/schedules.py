@@ -18,15 +18,24 @@ from services.directory.models import Advocate, Area, Calendar, Override, Rotati
 from services.directory.roster import named_in, parsed, schedule_for
 from services.directory.schemas import CalendarOut, OverrideIn, OverrideOut, Role, RotationIn, RotationOut
 from services.directory.service import advocates_of_area, get_area
+from shared.localtime import NotOnTheClock, instant
 from shared.problems import Invalid, NotFound
 from shared.tables import Agency
 from shared.text import unstorable
 
 FEED_PAST, FEED_AHEAD = timedelta(days=7), timedelta(days=56)
-MAX_CALENDAR_BYTES = 1024 * 1024  # a program's calendar, through the API or the page's upload
+# A program's calendar, through the API or the page's upload: thousands of events, and under the 300 KiB the
+# ingress passes to any service (deploy/nginx.conf, deploy/k8s/base/ingress.yaml) with room for the form around it.
+MAX_CALENDAR_BYTES = 256 * 1024
 
 
 async def put_rotation(session: AsyncSession, agency: Agency, area: Area, name: str, spec: RotationIn) -> RotationOut:
+    """Create or replace a rotation. Its first handoff must be a time the clocks show once: on the night they
+    change, 02:30 may not exist or 01:30 come twice, and a guess would start every turn an hour off."""
+    try:
+        instant(spec.handoff, spec.timezone or agency.timezone)
+    except NotOnTheClock as exc:
+        raise Invalid(f"handoff: {exc}") from None
     people = await advocates_of_area(session, agency, area, set(spec.participants))
     rotation = await session.scalar(select(Rotation).where(Rotation.area_id == area.id, Rotation.name == name))
     if rotation is None:

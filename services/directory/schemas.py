@@ -32,6 +32,21 @@ StartTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$
 EndTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 
 
+# The years a schedule may name: any program's, and far enough from datetime's own ends that no turn, override or
+# day built from them can overflow (a rotation's handoff in 9999 once broke every on-call answer of its area).
+YEARS = (2000, 2100)
+
+
+def in_years(moment: datetime) -> datetime:
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ValueError(f"must be in the years {YEARS[0]} to {YEARS[1]}")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(in_years)]
+WallClock = Annotated[NaiveDatetime, AfterValidator(in_years)]
+
+
 def known_timezone(name: str) -> str:
     if name not in available_timezones():
         raise ValueError("must be an IANA time zone such as America/Chicago")
@@ -76,6 +91,9 @@ class ProgramOut(BaseModel):
 
 
 class AgencyIn(ProgramIn):
+    """An agency, created or updated. On an update, `feed_silence_minutes` and `it_contact` left out are kept: the
+    program keeps them itself (`PUT …/program`)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -216,7 +234,7 @@ class RotationIn(In):
     participants: list[Key] = Field(min_length=1, max_length=100, description="Advocate keys, in turn order.")
     unit: Literal["hours", "days", "weeks"] = Field(description="Days and weeks hand off at the same wall time.")
     length: int = Field(default=1, ge=1, le=1000, description="How many units each turn lasts.")
-    handoff: NaiveDatetime = Field(
+    handoff: WallClock = Field(
         description="The first handoff, wall-clock time in `timezone` (2026-11-16T09:00); nobody before it."
     )
     timezone: Timezone | None = Field(default=None, description="IANA time zone; the agency's by default.")
@@ -247,8 +265,8 @@ class OverrideIn(In):
     role: Role
     advocate: Key = Field(description="Who takes the role.")
     replaces: Key | None = Field(default=None, description="Who they cover for; none: added to whoever is on.")
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Moment
+    ends_at: Moment
     note: str | None = Field(default=None, max_length=200, description="Why (no personal data).")
 
     @model_validator(mode="after")
@@ -315,7 +333,7 @@ class PremiseFlagIn(In):
     address: Address
     kind: Literal["dv_history", "firearm", "protection_order", "prior_strangulation", "other"]
     source: str = Field(min_length=1, max_length=200, description='Who says so: "court order 2026-114", "RMS".')
-    expires_at: AwareDatetime | None = Field(default=None, description="None: until removed.")
+    expires_at: Moment | None = Field(default=None, description="None: until removed.")
 
 
 class PremiseFlagOut(BaseModel):

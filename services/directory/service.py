@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -37,7 +38,7 @@ async def put_agency(
         except Refused as exc:
             raise Invalid(f"notify_url refused: {exc}.") from None
     agency = await session.scalar(select(Agency).where(Agency.slug == slug).with_for_update())
-    new_secret = spec.webhook_secret
+    new_secret, created = spec.webhook_secret, agency is None
     if agency is None:
         new_secret = new_secret or webhooks.new_secret()
         agency = Agency(slug=slug, webhook_secret=new_secret, code_map=dict(DEFAULT_CODE_MAP), created_at=now)
@@ -45,12 +46,17 @@ async def put_agency(
     elif new_secret:
         agency.webhook_secret = new_secret
     agency.name, agency.timezone = spec.name, spec.timezone
-    put_program(agency, spec)
+    # The program keeps its feed watch itself (PUT …/program): an update that does not name it leaves it be.
+    kept = {f: getattr(agency, f) for f in PROGRAM_KEPT if f not in spec.model_fields_set and not created}
+    put_program(agency, spec.model_copy(update=kept))
     if spec.code_map is not None:
         agency.code_map = spec.code_map
     agency.notify_url = str(spec.notify_url) if spec.notify_url else None
     await session.flush()
     return agency, new_secret
+
+
+PROGRAM_KEPT = ("feed_silence_minutes", "it_contact")
 
 
 def put_program(agency: Agency, spec: ProgramIn) -> None:
@@ -127,9 +133,8 @@ async def request_test(session: AsyncSession, advocate: Advocate, *, requested_b
     return test
 
 
-async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
-    """The advocates named, each known and covering the area, or Invalid naming every one that is not."""
-    found = {
+async def find_advocates(session: AsyncSession, agency: Agency, keys: set[str]) -> dict[str, Advocate]:
+    return {
         a.key: a
         for a in await session.scalars(
             select(Advocate)
@@ -137,16 +142,43 @@ async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, k
             .options(selectinload(Advocate.areas))
         )
     }
-    problems = [f"unknown advocate {k!r}" for k in sorted(keys - found.keys())]
-    problems += [f"{k!r} does not cover area {area.code}" for k, a in sorted(found.items()) if area not in a.areas]
+
+
+def refuse(problems: list[str]) -> None:
     if problems:
         raise Invalid("; ".join(problems) + ".")
+
+
+def unknown(keys: set[str], found: dict[str, Advocate]) -> list[str]:
+    return [f"unknown advocate {k!r}" for k in sorted(keys - found.keys())]
+
+
+def not_covering(advocates: Iterable[Advocate], area: Area) -> list[str]:
+    return sorted(f"{a.key!r} does not cover area {area.code}" for a in advocates if area not in a.areas)
+
+
+async def advocates_of_area(session: AsyncSession, agency: Agency, area: Area, keys: set[str]) -> dict[str, Advocate]:
+    """The advocates named, each known and covering the area, or Invalid naming every one that is not."""
+    found = await find_advocates(session, agency, keys)
+    refuse(unknown(keys, found) + not_covering(found.values(), area))
     return found
 
 
 async def put_schedule(session: AsyncSession, agency: Agency, area: Area, spec: ScheduleIn) -> list[Shift]:
-    """Replace the area's weekly schedule as a whole."""
-    advocates = await advocates_of_area(session, agency, area, {s.advocate for s in spec.shifts})
+    """Replace the area's weekly schedule as a whole. Each shift names a known advocate; one it did not hold
+    already, an advocate covering the area (one who since stopped covering it keeps the shifts they held until
+    they are taken out: they are not on call in them, and taking them out must not be refused)."""
+    held = {
+        (advocate_id, role, start, length)
+        for advocate_id, role, start, length in await session.execute(
+            select(Shift.advocate_id, Shift.role, Shift.start_minute, Shift.minutes).where(Shift.area_id == area.id)
+        )
+    }
+    keys = {s.advocate for s in spec.shifts}
+    advocates = await find_advocates(session, agency, keys)
+    refuse(unknown(keys, advocates))
+    added = [s for s in spec.shifts if (advocates[s.advocate].id, s.role, s.start_minute, s.minutes) not in held]
+    refuse(not_covering({advocates[s.advocate] for s in added}, area))
     await session.execute(delete(Shift).where(Shift.area_id == area.id))
     shifts = [
         Shift(
