@@ -1,14 +1,18 @@
 """Reading request bodies that a route takes raw (signed webhooks, calendars), never more than it allows, and
-saying in the OpenAPI schema what such a body is."""
+saying in the OpenAPI schema what such a body is; and the id of a row, as a path names it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from pydantic import BaseModel
 
 from shared.problems import PayloadTooLarge
+
+# A row's id (PostgreSQL's integer): a number past what one can hold names no row, a 422 rather than the
+# database's error.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 async def read_bounded_body(request: Request, limit: int) -> bytes:

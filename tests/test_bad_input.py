@@ -320,3 +320,14 @@ async def test_areas_as_programs_name_them_are_kept(client: httpx.AsyncClient, a
             f"/v1/directory/agencies/x/areas/{quote(area, safe='')}", json={"name": "x"}, headers=admin
         )
         assert response.status_code == 404, (area, response.text)  # no such agency: the code itself is good
+
+
+async def test_an_id_past_what_a_row_can_hold_is_a_422_not_a_database_error(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await make_program(client, admin)
+    for path in ("/v1/directory/agencies/metro/overrides/", "/v1/directory/agencies/metro/premise-flags/"):
+        for row in ("99999999999", "0"):
+            response = await client.delete(path + row, headers=admin)
+            assert response.status_code == 422, (path, row, response.text)
+        assert (await client.delete(path + "2147483647", headers=admin)).status_code == 404

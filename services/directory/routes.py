@@ -56,7 +56,7 @@ from shared.auth import AdminDep, Principal, PrincipalDep, authenticate
 from shared.db import SessionDep
 from shared.premises import premise_key
 from shared.problems import Invalid, NotFound, UnsupportedMediaType
-from shared.requests import form_example, read_bounded_body
+from shared.requests import RowId, form_example, read_bounded_body
 from shared.sessions import refuse_cross_site
 from shared.settings import Settings
 from shared.tables import Agency, ContactTest, PremiseFlag
@@ -374,7 +374,7 @@ async def get_overrides(
 
 
 @router.delete("/agencies/{slug}/overrides/{override_id}", status_code=204, summary="Remove an override")
-async def delete_override(slug: Slug, override_id: int, session: SessionDep, principal: PrincipalDep) -> None:
+async def delete_override(slug: Slug, override_id: RowId, session: SessionDep, principal: PrincipalDep) -> None:
     await schedules.delete_override(session, await agency_for(session, slug, principal), override_id)
 
 
@@ -592,7 +592,7 @@ async def search_premise_flags(
 
 
 @router.delete("/agencies/{slug}/premise-flags/{flag_id}", status_code=204, summary="Remove a premise flag")
-async def delete_premise_flag(slug: Slug, flag_id: int, session: SessionDep, principal: PrincipalDep) -> None:
+async def delete_premise_flag(slug: Slug, flag_id: RowId, session: SessionDep, principal: PrincipalDep) -> None:
     agency = await agency_for(session, slug, principal)
     flag = await session.scalar(
         select(PremiseFlag).where(PremiseFlag.id == flag_id, PremiseFlag.agency_id == agency.id)

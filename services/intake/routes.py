@@ -32,7 +32,7 @@ from shared.auth import PrincipalDep
 from shared.db import Database, SessionDep, driver_connection, is_outage
 from shared.incidents import timeline, visible_incident
 from shared.problems import NotFound, Unauthorized, UnsupportedMediaType, invalid_payload
-from shared.requests import documented_body, read_bounded_body
+from shared.requests import RowId, documented_body, read_bounded_body
 from shared.tables import Agency, CadHeartbeat, Stage, record_stage
 from shared.text import find_unstorable
 
@@ -276,7 +276,7 @@ async def get_assessments(
 )
 async def override_assessment(
     ref: str,
-    assessment_id: int,
+    assessment_id: RowId,
     spec: AssessmentOverrideIn,
     session: SessionDep,
     principal: PrincipalDep,
