@@ -92,8 +92,7 @@ class FeedState:
         when = "%a %d %b %H:%M %Z"
         return (
             f"Silent since {local_time(self.silent.since, timezone, when)}: {self.silent.reason}. Told "
-            f"{local_time(self.silent.told_at, timezone, when)} (the supervisors on call, or the hotline, and the IT "
-            "contact); they are told again when it speaks."
+            f"{local_time(self.silent.told_at, timezone, when)}; told again when it speaks."
         )
 
 
