@@ -5,6 +5,7 @@ change audited — and nobody changing another agency's program or posting from 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Advocate, Area, Shift
+from services.directory.pages.common import PAGE_LOCK
 from shared.auth import Role
 from shared.clock import FakeClock
 from shared.tables import Agency
@@ -121,20 +124,21 @@ async def test_a_shift_added_is_saved_as_the_api_saves_that_schedule_and_audited
     added = await client.post(SCHEDULE + "/add", data=new, headers=as_supervisor)
 
     assert added.status_code == 303
-    assert added.headers["location"] == SCHEDULE + "?added=luis%3Aprimary%3A4080%3A360"
+    [record] = (await changes(app))[before:]
+    assert added.headers["location"] == f"{SCHEDULE}?done={record.seq}"
     shown = await client.get(added.headers["location"], headers=as_supervisor)
     assert "Added luis as primary, Wed 20:00 to Thu 02:00. See the week in area 1" in text_of(shown)
     assert 'href="/dashboard/program/metro/week?area=1"' in shown.text
     assert "primary 20:00 to Thu 02:00 luis" in days_of(shown)["wed"]
     by_page = await shifts_of(app)
     assert ("luis", "primary", 4080, 360) in by_page and len(by_page) == len(COVERED_ALL_WEEK) + 1
-    [record] = (await changes(app))[before:]
     assert record.subject == "POST /dashboard/program/{slug}/areas/{code}/schedule/add"
     assert record.detail == {
         "slug": "metro",
         "code": "1",
         "change": "added",
         "shift": "luis as primary, Wed 20:00 to Thu 02:00",
+        "note": "Added luis as primary, Wed 20:00 to Thu 02:00.",
     }
     assert record.actor.startswith("supervisor:token-") and record.actor_label == "A supervisor"
 
@@ -205,20 +209,19 @@ async def test_a_shift_removed_is_the_one_named_and_a_stale_remove_changes_nothi
 
     removed = await client.post(SCHEDULE + "/remove", data={"shift": TUESDAY_NIGHT}, headers=as_supervisor)
 
-    assert (
-        removed.status_code == 303 and removed.headers["location"] == SCHEDULE + "?removed=luis%3Abackup%3A2640%3A720"
-    )
+    [record] = (await changes(app))[before:]
+    assert removed.status_code == 303 and removed.headers["location"] == f"{SCHEDULE}?done={record.seq}"
     shown = await client.get(removed.headers["location"], headers=as_supervisor)
     assert "Removed luis as backup, Tue 20:00 to Wed 08:00. See the week in area 1" in text_of(shown)
     assert "luis" not in days_of(shown)["tue"] and "luis" in days_of(shown)["wed"]
     assert await shifts_of(app) == [s for s in kept if s != ("luis", "backup", 2640, 720)]
-    [record] = (await changes(app))[before:]
     assert record.subject == "POST /dashboard/program/{slug}/areas/{code}/schedule/remove"
     assert record.detail == {
         "slug": "metro",
         "code": "1",
         "change": "removed",
         "shift": "luis as backup, Tue 20:00 to Wed 08:00",
+        "note": "Removed luis as backup, Tue 20:00 to Wed 08:00.",
     }
 
     again = await client.post(SCHEDULE + "/remove", data={"shift": TUESDAY_NIGHT}, headers=as_supervisor)
@@ -245,10 +248,11 @@ async def test_a_link_cannot_make_the_schedule_say_what_did_not_happen(
     client: httpx.AsyncClient, as_supervisor: dict[str, str]
 ) -> None:
     for query in (
-        f"removed={TUESDAY_NIGHT}",  # still there
-        "added=luis:primary:4080:360",  # not there
-        "removed=your-account-is-closed:backup:2640:720",  # nobody who covers the area
-        "removed=luis:backup:99999:720",
+        f"added={TUESDAY_NIGHT}",  # there, but nobody added it
+        "removed=luis:primary:4080:360",  # a shift luis, who covers the area, could have had: never there
+        "added=luis:primary:4080:360",
+        "removed=your-account-is-closed:backup:2640:720",
+        "done=1",  # the first record of all: the API's, made by the admin
     ):
         page = text_of(await client.get(f"{SCHEDULE}?{query}", headers=as_supervisor))
         assert "Added" not in page and "Removed" not in page, query
@@ -263,7 +267,8 @@ async def test_an_area_added_and_renamed_through_the_form_as_the_api_keeps_it_is
         "/dashboard/program/metro/areas", data={"code": " 2 ", "name": "Uptown"}, headers=as_supervisor
     )
 
-    assert added.status_code == 303 and added.headers["location"] == "/dashboard/program/metro/areas?saved=2"
+    assert added.status_code == 303
+    assert added.headers["location"] == f"/dashboard/program/metro/areas?done={(await changes(app))[before].seq}"
     assert "Saved area 2: Uptown." in text_of(await client.get(added.headers["location"], headers=as_supervisor))
     renamed = await client.post(
         "/dashboard/program/metro/areas", data={"rename": "1", "name": "Old Town"}, headers=as_supervisor
@@ -272,8 +277,8 @@ async def test_an_area_added_and_renamed_through_the_form_as_the_api_keeps_it_is
     assert await areas_of(app) == {"1": "Old Town", "2": "Uptown"}  # the code stripped, as the API's path is
     records = (await changes(app))[before:]
     assert [r.detail for r in records] == [
-        {"slug": "metro", "change": "added", "code": "2", "name": "Uptown"},
-        {"slug": "metro", "change": "renamed", "code": "1", "name": "Old Town"},
+        {"slug": "metro", "change": "added", "code": "2", "name": "Uptown", "note": "Saved area 2: Uptown."},
+        {"slug": "metro", "change": "renamed", "code": "1", "name": "Old Town", "note": "Saved area 1: Old Town."},
     ]
     assert {r.subject for r in records} == {"POST /dashboard/program/{slug}/areas"}
     assert all(r.actor.startswith("supervisor:token-") for r in records)
@@ -335,3 +340,63 @@ async def test_another_agency_s_supervisor_changes_nothing_and_a_form_from_anoth
     assert await areas_of(app, "other") == {"1": "Downtown"} and await areas_of(app) == {"1": "Downtown"}
     assert await shifts_of(app) == kept and await shifts_of(app, "other") == theirs
     assert len(await changes(app)) == before
+
+
+async def metro_id(app: FastAPI) -> int:
+    async with app.state.db.sessionmaker() as session:
+        found: int | None = await session.scalar(select(Agency.id).where(Agency.slug == "metro"))
+        assert found is not None
+        return found
+
+
+async def waiting(session: AsyncSession, count: int) -> None:
+    """Until `count` transactions wait for a lock: the requests running beside the test have come that far."""
+    for _ in range(500):
+        if await session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")) == count:
+            return
+        await asyncio.sleep(0.01)  # polling a condition: the requests' transactions, in the database
+    raise AssertionError(f"{count} transactions never waited for a lock")
+
+
+async def test_two_people_adding_one_area_at_once_add_it_once(
+    app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, as_supervisor: dict[str, str]
+) -> None:
+    """Each checks that there is no area 2 yet, then adds it: one at a time, the second finds the first's."""
+    as_admin = await signed_in_as(app, client, clock, Role.admin)
+    before, uptown = len(await changes(app)), {"code": "2", "name": "Uptown"}
+
+    async with app.state.db.sessionmaker.begin() as holding:  # the agency's page changes wait for this one
+        lock = {"space": PAGE_LOCK, "agency": await metro_id(app)}
+        await holding.execute(text("SELECT pg_advisory_xact_lock(:space, :agency)"), lock)
+        sent = [
+            asyncio.create_task(client.post("/dashboard/program/metro/areas", data=uptown, headers=headers))
+            for headers in (as_supervisor, as_admin)
+        ]
+        await waiting(holding, 2)
+    answers = await asyncio.gather(*sent)
+
+    assert sorted(a.status_code for a in answers) == [303, 422]
+    [second] = [a for a in answers if a.status_code == 422]
+    assert '<p class="problem" id="code-problem">There is an area &#39;2&#39; already' in second.text
+    assert await areas_of(app) == {"1": "Downtown", "2": "Uptown"} and len(await changes(app)) == before + 1
+
+
+async def test_an_area_the_api_adds_while_the_page_adds_it_is_refused_by_its_field(
+    app: FastAPI, client: httpx.AsyncClient, as_supervisor: dict[str, str]
+) -> None:
+    """The API's PUT takes no page's lock: an area 2 it is adding (not yet committed) when the page adds one too
+    makes the page's wait, then fail on the area's uniqueness, and the page says so by the code."""
+    before = len(await changes(app))
+
+    async with app.state.db.sessionmaker.begin() as api:
+        api.add(Area(agency_id=await metro_id(app), code="2", name="Midtown"))
+        await api.flush()
+        sent = asyncio.create_task(
+            client.post("/dashboard/program/metro/areas", data={"code": "2", "name": "Uptown"}, headers=as_supervisor)
+        )
+        await waiting(api, 1)
+    refused = await sent
+
+    assert refused.status_code == 422
+    assert '<p class="problem" id="code-problem">There is an area &#39;2&#39; already' in refused.text
+    assert await areas_of(app) == {"1": "Downtown", "2": "Midtown"} and len(await changes(app)) == before

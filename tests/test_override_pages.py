@@ -70,7 +70,8 @@ async def test_a_supervisor_puts_someone_on_call_tonight_as_the_api_would_and_it
 
     assert added.status_code == 303
     [override] = await listed(client, admin)
-    assert added.headers["location"] == f"{PAGE}?saved={override['id']}"
+    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    assert added.headers["location"] == f"{PAGE}?done={record.seq}"
     assert override == {
         "id": override["id"],
         "area": "1",
@@ -82,8 +83,8 @@ async def test_a_supervisor_puts_someone_on_call_tonight_as_the_api_would_and_it
         "note": "Dana at a training",
     }
     page = text_of(await client.get(added.headers["location"], headers=as_supervisor))
-    said = "Luis covers Dana as primary in area 1 from Mon 16 Nov 20:00 to Tue 17 Nov 08:00 EST"
-    assert f"Saved: {said}." in page and f"{said} Note: Dana at a training" in page
+    when = "as primary in area 1 from Mon 16 Nov 20:00 to Tue 17 Nov 08:00 EST"
+    assert f"Saved: luis covers dana {when}." in page and f"Luis covers Dana {when} Note: Dana at a training" in page
     on_call = await client.get(
         "/v1/directory/agencies/metro/on-call", params={"area": "1", "at": "2026-11-17T02:00:00Z"}, headers=admin
     )
@@ -91,9 +92,12 @@ async def test_a_supervisor_puts_someone_on_call_tonight_as_the_api_would_and_it
     assert (first["key"], first["role"]) == ("luis", "primary")
     week = text_of(await client.get("/dashboard/program/metro/week?area=1&start=2026-11-16", headers=as_supervisor))
     assert "primary 20:00 to 24:00 luis primary by override until Tue 17 Nov 08:00, covering for dana" in week
-    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
     assert record.subject == "POST /dashboard/program/{slug}/overrides"
-    assert record.detail == {"slug": "metro", "override": str(override["id"])}
+    assert record.detail == {
+        "slug": "metro",
+        "override": str(override["id"]),
+        "note": f"Saved: luis covers dana {when}.",
+    }
     assert record.actor.startswith("supervisor:token-") and record.actor_label == "A supervisor"
 
 
@@ -144,6 +148,20 @@ async def test_an_override_s_problems_show_by_their_fields_and_nothing_changes(
     assert stranger.status_code == 422
     assert re.search(r'id="advocate-problem">unknown advocate &#39;rosa&#39;', stranger.text)
     assert "Overrides: metro 911" in text_of(stranger)  # the page as it was, after the session rolled back
+    for_a_stranger = await client.post(PAGE, data={**TONIGHT, "replaces": "rosa"}, headers=as_supervisor)
+    assert for_a_stranger.status_code == 422 and 'id="advocate-problem"' not in for_a_stranger.text
+    assert re.search(r'id="replaces-problem">unknown advocate &#39;rosa&#39;', for_a_stranger.text)
+    both = await client.post(PAGE, data={**TONIGHT, "advocate": "rosa", "replaces": "zoe"}, headers=as_supervisor)
+    assert both.status_code == 422
+    assert re.search(r'id="form-problem">unknown advocate &#39;rosa&#39;; unknown advocate &#39;zoe&#39;', both.text)
+
+    # Years the API takes none in; 23:59 in New York on the last day a date holds is past the last instant.
+    for day in ("9999-12-31", "0001-01-01"):
+        far = await client.post(
+            PAGE, data={**TONIGHT, "starts_date": day, "starts_time": "23:59"}, headers=as_supervisor
+        )
+        assert far.status_code == 422, day
+        assert 'id="starts_at-problem">A date in the years 2000 to 2100.</p>' in far.text, day
 
     assert await overrides_kept(app) == 0 and len(await changes(app)) == before
 
@@ -160,25 +178,37 @@ async def test_removing_an_override_puts_the_schedule_back_and_is_audited(
     other = await signed_in_as(app, client, clock, Role.supervisor, agency="other")
     before = len(await changes(app))
 
-    theirs = await client.post(f"/dashboard/program/other/overrides/{override_id}/remove", headers=other)
-    not_theirs = await client.post(f"{PAGE}/{override_id}/remove", headers=other)
-    cross = await client.post(f"{PAGE}/{override_id}/remove", headers={**as_supervisor, "Sec-Fetch-Site": "cross-site"})
+    confirmed = {"confirm": "on"}
+    theirs = await client.post(
+        f"/dashboard/program/other/overrides/{override_id}/remove", data=confirmed, headers=other
+    )
+    not_theirs = await client.post(f"{PAGE}/{override_id}/remove", data=confirmed, headers=other)
+    elsewhere = {**as_supervisor, "Sec-Fetch-Site": "cross-site"}
+    cross = await client.post(f"{PAGE}/{override_id}/remove", data=confirmed, headers=elsewhere)
+    unconfirmed = await client.post(f"{PAGE}/{override_id}/remove", data={}, headers=as_supervisor)
 
     assert theirs.status_code == 404 and f"No override {override_id}" in text_of(theirs)  # not in their agency
     assert not_theirs.status_code == 404 and "No agency 'metro'" in text_of(not_theirs)
     assert cross.status_code == 403
+    assert unconfirmed.status_code == 422
+    problem = rf'data-override="{override_id}">.*?<p class="problem" id="remove-{override_id}-problem">Tick the box'
+    assert re.search(problem, unconfirmed.text, re.S)
+    for no_such in ("99999999999", "2147483648", "0", "-1", "1e3", "one"):  # none an override's id could be
+        missing = await client.post(f"{PAGE}/{no_such}/remove", data=confirmed, headers=as_supervisor)
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"], no_such
     assert len(await listed(client, admin)) == 1 and len(await changes(app)) == before
 
-    removed = await client.post(f"{PAGE}/{override_id}/remove", headers=as_supervisor)
+    removed = await client.post(f"{PAGE}/{override_id}/remove", data=confirmed, headers=as_supervisor)
 
-    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?removed=true"
+    [record] = (await changes(app))[before:]
+    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?done={record.seq}"
     assert await listed(client, admin) == []
     page = text_of(await client.get(removed.headers["location"], headers=as_supervisor))
-    assert "Removed: the schedule applies again" in page and "No overrides ahead." in page
-    [record] = (await changes(app))[before:]
+    said = f"Removed override {override_id}: the schedule applies again for its time."
+    assert said in page and "No overrides ahead." in page
     assert record.subject == "POST /dashboard/program/{slug}/overrides/{override_id}/remove"
-    assert record.detail == {"slug": "metro", "override_id": str(override_id)}
-    again = await client.post(f"{PAGE}/{override_id}/remove", headers=as_supervisor)
+    assert record.detail == {"slug": "metro", "override_id": str(override_id), "note": said}
+    again = await client.post(f"{PAGE}/{override_id}/remove", data=confirmed, headers=as_supervisor)
     assert again.status_code == 404 and len(await changes(app)) == before + 1
 
 

@@ -63,10 +63,11 @@ async def test_on_a_phone_a_supervisor_covers_tonight_changes_an_area_s_escalati
 
     await page.fill("#ends_date", "2026-11-17")
     await page.click("form.override button")
-    said = "Luis covers Dana as primary in area 1 from Mon 16 Nov 20:00 to Tue 17 Nov 08:00 EST"
-    assert f"Saved: {said}." in await page.inner_text("main")
+    when = "as primary in area 1 from Mon 16 Nov 20:00 to Tue 17 Nov 08:00 EST"
+    assert f"Saved: luis covers dana {when}." in await page.inner_text("main")
     listed = page.locator("li[data-override]")
-    assert await listed.count() == 1 and "Note: Dana at a training" in await listed.inner_text()
+    assert await listed.count() == 1 and f"Luis covers Dana {when}" in await listed.inner_text()
+    assert "Note: Dana at a training" in await listed.inner_text()
     assert await fits_the_phone(page)
     await shot(page, "phone-overrides")
 
@@ -78,8 +79,9 @@ async def test_on_a_phone_a_supervisor_covers_tonight_changes_an_area_s_escalati
     await shot(page, "phone-week-with-the-override")
 
     await page.go_back()
+    await page.locator("li[data-override]").get_by_label("Yes, remove it").check()
     await page.locator("li[data-override]").get_by_role("button", name="Remove").click()
-    assert "Removed" in await page.inner_text("main") and await page.locator("li[data-override]").count() == 0
+    assert "Removed override" in await page.inner_text("main") and await page.locator("li[data-override]").count() == 0
     await page.goto(f"{served}/dashboard/program/metro/week?area=1&start=2026-11-16")
     assert await page.locator("section.day", has_text="Mon 16 Nov").locator(".stretch", has_text="luis").count() == 0
 
@@ -103,7 +105,7 @@ async def test_on_a_phone_a_supervisor_covers_tonight_changes_an_area_s_escalati
     await page.fill("#hotline", "+1 202 555 0111")
     await page.fill("#feed_silence_minutes", "90")
     await page.click("form.program button")
-    assert "Saved." in await page.inner_text("main")
+    assert "Saved the hotline and the feed watch." in await page.inner_text("main")
     assert (
         await page.input_value("#hotline") == "+12025550111" and await page.input_value("#feed_silence_minutes") == "90"
     )

@@ -7,13 +7,16 @@ every change audited; another agency's supervisor told "not found"."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from annotated_types import Ge, Le
 from fastapi import FastAPI
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from services.directory.models import EscalationPolicy
+from services.directory.pages.policies import bound
 from shared.auth import Role
 from shared.clock import FakeClock
 from shared.tables import Agency
@@ -137,6 +140,13 @@ async def test_the_program_s_hotline_and_feed_watch_are_set_through_the_api_by_i
 # -- the escalation page ------------------------------------------------------------------------------------------
 
 
+def test_the_page_says_the_tightest_of_a_field_s_limits() -> None:
+    class Twice(BaseModel):
+        minutes: Annotated[int, Field(le=10), Le(5), Ge(1)] = Field(ge=2)
+
+    assert (bound(Twice, "minutes", Ge), bound(Twice, "minutes", Le)) == (2, 5)
+
+
 async def test_each_tier_is_listed_agency_wide_and_per_area_with_its_source_and_its_steps_in_words(
     client: httpx.AsyncClient, admin: dict[str, str], as_supervisor: dict[str, str]
 ) -> None:
@@ -178,7 +188,8 @@ async def test_a_supervisor_sets_an_area_s_policy_as_the_api_would_drops_it_agai
     saved = await client.post(PAGE, data=AREA_IMMEDIATE, headers=as_supervisor)
 
     assert saved.status_code == 303
-    assert saved.headers["location"] == f"{PAGE}?tier=immediate&scope=1&saved=true"
+    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    assert saved.headers["location"] == f"{PAGE}?tier=immediate&scope=1&done={record.seq}"
     assert await policy(client, admin, "immediate") == {
         "tier": "immediate",
         "source": "area",
@@ -196,20 +207,18 @@ async def test_a_supervisor_sets_an_area_s_policy_as_the_api_would_drops_it_agai
     )
     assert 'name="steps.0.wait" value="1.5"' in page.text and 'name="steps.1.wait" value="3"' in page.text
     assert card(page, "immediate", "").startswith("Every area Source: default")  # the agency's untouched
-    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
     assert record.subject == "POST /dashboard/program/{slug}/policies"
-    assert record.detail == {"slug": "metro", "tier": "immediate", "area": "1"}
+    assert record.detail == {"slug": "metro", "tier": "immediate", "area": "1", "note": "Saved: Immediate in area 1."}
     assert record.actor.startswith("supervisor:token-")
 
     reset = await client.post(f"{PAGE}/reset", data={"tier": "immediate", "scope": "1"}, headers=as_supervisor)
 
-    assert reset.status_code == 303 and reset.headers["location"] == f"{PAGE}?tier=immediate&scope=1&reset=true"
+    [record] = [r for r in await changes(app) if r.subject == "POST /dashboard/program/{slug}/policies/reset"]
+    assert reset.status_code == 303 and reset.headers["location"] == f"{PAGE}?tier=immediate&scope=1&done={record.seq}"
     assert (await policy(client, admin, "immediate"))["source"] == "default"
-    assert "Immediate in area 1 follows what applies above it again." in text_of(
-        await client.get(reset.headers["location"], headers=as_supervisor)
-    )
-    resets = [r for r in await changes(app) if r.subject == "POST /dashboard/program/{slug}/policies/reset"]
-    assert [r.detail for r in resets] == [{"slug": "metro", "tier": "immediate", "area": "1"}]
+    said = "Immediate in area 1 follows what applies above it again."
+    assert said in text_of(await client.get(reset.headers["location"], headers=as_supervisor))
+    assert record.detail == {"slug": "metro", "tier": "immediate", "area": "1", "note": said}
     again = await client.post(f"{PAGE}/reset", data={"tier": "immediate", "scope": "1"}, headers=as_supervisor)
     assert again.status_code == 404 and await policies_kept(app) == 0
 
@@ -238,6 +247,10 @@ async def test_a_policy_s_problems_show_by_their_rows_and_nothing_changes(
     }
     assert 'name="steps.0.wait" value="soon"' in response.text  # as typed
     assert re.search(r'name="steps.2.via" value="voice" checked', response.text)
+    for minutes in ("1e307", "inf", "nan", "10081", "0", "0.001"):  # beyond what a step may wait, or no number
+        refused = await client.post(PAGE, data={**AREA_IMMEDIATE, "steps.0.wait": minutes}, headers=as_supervisor)
+        assert refused.status_code == 422, minutes
+        assert 'id="steps-0-wait_seconds-problem">Minutes to wait for an acceptance' in refused.text, minutes
 
     for typed, field in (
         ({"tier": "immediate", "scope": "1", "steps.0.wait": "", "action": "save"}, "steps"),
@@ -298,13 +311,15 @@ async def test_a_supervisor_sets_the_hotline_and_feed_watch_as_the_api_would_and
     sent = {"hotline": "+1 202 555 0111", "feed_silence_minutes": "90", "it_contact": "+1-202-555-0199"}
     saved = await client.post(HOTLINE_PAGE, data=sent, headers=as_supervisor)
 
-    assert saved.status_code == 303 and saved.headers["location"] == f"{HOTLINE_PAGE}?saved=true"
+    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    assert saved.status_code == 303 and saved.headers["location"] == f"{HOTLINE_PAGE}?done={record.seq}"
     agency = await metro(app)
     assert (agency.hotline, agency.feed_silence_minutes, agency.it_contact) == ("+12025550111", 90, "+12025550199")
     page = await client.get(saved.headers["location"], headers=as_supervisor)
-    assert "Saved." in text_of(page) and 'value="+12025550111"' in page.text and 'value="90"' in page.text
-    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
-    assert record.subject == "POST /dashboard/program/{slug}/hotline" and record.detail == {"slug": "metro"}
+    said = "Saved the hotline and the feed watch."
+    assert said in text_of(page) and 'value="+12025550111"' in page.text and 'value="90"' in page.text
+    assert record.subject == "POST /dashboard/program/{slug}/hotline"
+    assert record.detail == {"slug": "metro", "note": said}
     assert record.actor.startswith("supervisor:token-")
 
     cleared = await client.post(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.directory.models import Advocate
+from services.directory.pages.common import FORM_LIMIT
 from shared.audit import AuditRecord
 from shared.auth import Role
 from shared.clock import FakeClock
@@ -212,8 +213,29 @@ async def test_the_month_lays_out_every_day_by_weekday_with_the_gaps_red(
     assert len(re.findall(r'<div class="blank">', december.text)) == 1  # 1 December 2026 is a Tuesday
     today = await client.get("/dashboard/program/metro/month", headers=as_admin)
     assert "Area 1: November 2026" in text_of(today) and 'class="mday today" data-date="2026-11-16"' in today.text
-    assert (await client.get("/dashboard/program/metro/month?month=2026-13", headers=as_admin)).status_code == 422
     assert (await client.get("/dashboard/program/metro/month?area=9", headers=as_admin)).status_code == 404
+
+
+async def test_a_week_or_a_month_no_page_can_show_is_said_so_on_a_page(
+    client: httpx.AsyncClient, as_admin: dict[str, str]
+) -> None:
+    for query in (
+        "month?month=2026-13",
+        "month?month=9999-12",  # its next month is past the last date
+        "month?month=0001-01",
+        "month?month=0000-01",  # no such date
+        "month?month=1999-12",
+        "month?month=2026-1",
+        "week?start=9999-12-31",
+        "week?start=0001-01-01",
+        "week?start=2026-02-30",
+        "week?start=soon",
+    ):
+        response = await client.get(f"/dashboard/program/metro/{query}", headers=as_admin)
+        assert response.status_code == 422 and response.headers["content-type"].startswith("text/html"), query
+        assert "No such date" in text_of(response) and "from 2000-01" in text_of(response), query
+    for query in ("month?month=2100-12", "week?start=2000-01-01"):  # the years' ends, shown
+        assert (await client.get(f"/dashboard/program/metro/{query}", headers=as_admin)).status_code == 200
 
 
 async def changes(app: FastAPI) -> list[AuditRecord]:
@@ -280,7 +302,9 @@ async def test_an_advocate_added_and_changed_through_the_form_is_audited(
 ) -> None:
     added = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_admin)
 
-    assert added.status_code == 303 and added.headers["location"] == "/dashboard/program/metro/advocates?saved=rosa"
+    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    assert added.status_code == 303
+    assert added.headers["location"] == f"/dashboard/program/metro/advocates?done={record.seq}"
     rosa = await advocate(app, "rosa")
     assert rosa is not None and (rosa.name, rosa.phone, rosa.languages) == ("Rosa Diaz", "+12025550109", ["es", "en"])
     listed = text_of(await client.get(added.headers["location"], headers=as_admin))
@@ -289,9 +313,8 @@ async def test_an_advocate_added_and_changed_through_the_form_is_audited(
     )
     assert "Saved" not in forged
     assert "Saved rosa." in listed and "Rosa Diaz (rosa) +12025550109 unverified es, en 1 active" in listed
-    [record] = [r for r in await changes(app) if r.subject.startswith("POST /dashboard")]
     assert record.subject == "POST /dashboard/program/{slug}/advocates"
-    assert record.detail == {"slug": "metro", "key": "rosa"} and record.actor_label == "A admin"
+    assert record.detail == {"slug": "metro", "key": "rosa", "note": "Saved rosa."} and record.actor_label == "A admin"
     assert record.actor.startswith("admin:token-")
 
     form = await client.get("/dashboard/program/metro/advocates/rosa", headers=as_admin)
@@ -325,4 +348,66 @@ async def test_a_supervisor_keeps_their_own_agency_s_advocates_and_no_other_s(
     own = await client.post("/dashboard/program/metro/advocates", data=NEW, headers=as_supervisor)
     assert own.status_code == 303 and await advocate(app, "rosa") is not None
     [record] = (await changes(app))[before:]
-    assert record.actor.startswith("supervisor:token-") and record.detail == {"slug": "metro", "key": "rosa"}
+    assert record.actor.startswith("supervisor:token-")
+    assert record.detail == {"slug": "metro", "key": "rosa", "note": "Saved rosa."}
+
+
+async def test_a_crafted_link_cannot_make_a_page_say_a_change_was_made(
+    app: FastAPI, client: httpx.AsyncClient, clock: FakeClock, as_admin: dict[str, str], as_supervisor: dict[str, str]
+) -> None:
+    """The page a change leads to says what it did (?done= names its audit record) to whoever made it, on its own
+    agency's page, and nobody else: a link sent round can only show someone what they did themselves."""
+    page = "/dashboard/program/metro/advocates"
+    mine = await client.post(page, data=NEW, headers=as_supervisor)
+    assert mine.status_code == 303 and "Saved rosa." in text_of(
+        await client.get(mine.headers["location"], headers=as_supervisor)
+    )
+    theirs = await client.post("/dashboard/program/other/advocates", data={**NEW, "areas": "1"}, headers=as_admin)
+    assert theirs.status_code == 303
+    [supervisor_s, admin_s] = [r.seq for r in await changes(app) if r.subject.startswith("POST /dashboard")]
+    colleague = await signed_in_as(app, client, clock, Role.supervisor, agency="metro")
+
+    for headers, done in (
+        (colleague, str(supervisor_s)),  # another person's change, to this agency
+        (as_admin, str(supervisor_s)),
+        (as_admin, str(admin_s)),  # the admin's own, to another agency
+        (as_supervisor, "1"),  # the API's first change: no page's
+        (as_supervisor, str(admin_s + 1000)),  # none
+        (as_supervisor, "rosa"),
+        (as_supervisor, "-1"),
+        (as_supervisor, "9" * 40),
+        (as_supervisor, "\u00b2"),  # a digit to str.isdigit, no number to int()
+    ):
+        shown = await client.get(page, params={"done": done}, headers=headers)
+        assert shown.status_code == 200 and "Saved" not in text_of(shown), done
+    own = await client.get("/dashboard/program/other/advocates", params={"done": admin_s}, headers=as_admin)
+    assert "Saved rosa." in text_of(own)
+
+
+async def test_a_form_not_sent_as_a_page_sends_it_is_refused_and_changes_nothing(
+    app: FastAPI, client: httpx.AsyncClient, as_supervisor: dict[str, str]
+) -> None:
+    """A page's form is URL-encoded and small: a multipart body (its files spooled to disk) or a large one is
+    refused before it is parsed, on every form but the calendar's upload (test_rotation_pages.py)."""
+    before = len(await changes(app))
+    forms = (
+        "/advocates",
+        "/advocates/dana",
+        "/areas",
+        "/areas/1/schedule/add",
+        "/areas/1/schedule/remove",
+        "/rotations",
+        "/overrides",
+        "/policies",
+        "/policies/reset",
+        "/hotline",
+    )
+    for path in forms:
+        path = "/dashboard/program/metro" + path
+        multipart = await client.post(path, data=NEW, files={"file": ("a.txt", b"x" * 1000)}, headers=as_supervisor)
+        assert multipart.status_code == 415 and "not sent as a page's form is" in text_of(multipart), path
+        as_json = await client.post(path, json=NEW, headers=as_supervisor)
+        assert as_json.status_code == 415, path
+        large = await client.post(path, data={**NEW, "name": "x" * FORM_LIMIT}, headers=as_supervisor)
+        assert large.status_code == 413 and "at most 64 KiB" in text_of(large), path
+    assert await advocate(app, "rosa") is None and len(await changes(app)) == before

@@ -213,7 +213,8 @@ async def test_a_rotation_added_and_changed_through_the_form_is_made_as_the_api_
     added = await client.post(PAGE, data=BACKUPS, headers=as_supervisor)
 
     assert added.status_code == 303, added.text
-    assert added.headers["location"] == f"{PAGE}?area=1&saved=backups"
+    [record] = (await changes(app))[before:]
+    assert added.headers["location"] == f"{PAGE}?done={record.seq}"
     # The same rotation through the API, under another name: the two are kept alike.
     spec = {"role": "backup", "participants": ["mei", "luis"], "unit": "weeks", "handoff": "2026-11-16T09:00"}
     assert (await client.put(f"{METRO}/areas/1/rotations/by-api", json=spec, headers=admin)).status_code == 200
@@ -225,9 +226,9 @@ async def test_a_rotation_added_and_changed_through_the_form_is_made_as_the_api_
     assert "backups : backup , each turn 1 week, from Mon 16 Nov 2026 09:00 America/New_York." in listed
     forged = await client.get(f"{PAGE}?area=1&saved=your+account+is+closed", headers=as_supervisor)
     assert forged.status_code == 200 and "Saved" not in text_of(forged)
-    [record] = (await changes(app))[before:-1]  # the last: the API's own PUT
     assert record.subject == "POST /dashboard/program/{slug}/rotations"
-    assert record.detail == {"slug": "metro", "code": "1", "name": "backups"}
+    saved_note = "Saved rotation backups in area 1."
+    assert record.detail == {"slug": "metro", "code": "1", "name": "backups", "note": saved_note}
     assert record.actor.startswith("supervisor:token-") and record.actor_label == "A supervisor"
 
     form = await client.get(f"{PAGE}/1/backups", headers=as_supervisor)
@@ -237,7 +238,8 @@ async def test_a_rotation_added_and_changed_through_the_form_is_made_as_the_api_
     changed = {**BACKUPS, "participants": "luis, mei", "unit": "days", "length": "2", "timezone": "America/Chicago"}
     saved = await client.post(f"{PAGE}/1/backups", data=changed, headers=as_supervisor)
 
-    assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?area=1&saved=backups"
+    record = (await changes(app))[-1]
+    assert saved.status_code == 303 and saved.headers["location"] == f"{PAGE}?done={record.seq}"
     assert (await rotations(app))["backups"] == (
         "backup",
         "days",
@@ -249,9 +251,8 @@ async def test_a_rotation_added_and_changed_through_the_form_is_made_as_the_api_
     # From 09:00 in Chicago (10:00 in New York) on Monday, Luis for two days (on Tuesday, Dana is the primary).
     chain = await on_call(client, admin, "2026-11-17T15:00:00Z")
     assert ("backup", "luis", "backup by rotation 'backups' until Wed 18 Nov 09:00") in chain
-    record = (await changes(app))[-1]
     assert record.subject == "POST /dashboard/program/{slug}/rotations/{code}/{name}"
-    assert record.detail == {"slug": "metro", "code": "1", "name": "backups"}
+    assert record.detail == {"slug": "metro", "code": "1", "name": "backups", "note": saved_note}
 
 
 async def test_a_rotation_s_problems_show_by_their_fields_and_nothing_changes(
@@ -288,6 +289,17 @@ async def test_a_rotation_s_problems_show_by_their_fields_and_nothing_changes(
     missing = await client.post(f"{PAGE}/1/nobody", data=BACKUPS, headers=as_supervisor)
     assert missing.status_code == 404 and "No rotation 'nobody' in area '1'" in text_of(missing)
 
+    # A first handoff is one instant: not one the clocks skip or show twice, on the rotation's own clock.
+    for handoff, timezone, said in (
+        ("2027-03-14T02:30", "", "There is no 02:30 on Sun 14 Mar 2027 in America/New_York"),
+        ("2027-11-07T01:30", "America/Chicago", "01:30 comes twice on Sun 07 Nov 2027 in America/Chicago"),
+        ("9999-12-31T23:00", "", "A date in the years 2000 to 2100."),  # past the last instant in New York
+    ):
+        sent = {**BACKUPS, "handoff": handoff, "timezone": timezone}
+        refused = await client.post(PAGE, data=sent, headers=as_supervisor)
+        assert refused.status_code == 422 and said in problem(refused, "rotation-handoff"), handoff
+        assert f'value="{handoff}"' in refused.text
+
     assert await rotations(app) == kept
     assert len(await changes(app)) == before
 
@@ -302,14 +314,15 @@ async def test_a_rotation_is_removed_only_once_confirmed_and_audited(
 
     removed = await client.post(f"{PAGE}/1/primaries/remove", data={"confirm": "on"}, headers=as_supervisor)
 
-    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?removed=rotation"
+    [record] = (await changes(app))[before:]
+    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?done={record.seq}"
     assert "primaries" not in await rotations(app)
     assert [role for role, _, _ in await on_call(client, admin, "2026-11-16T12:00:00Z")] == ["backup", "supervisor"]
     listed = text_of(await client.get(removed.headers["location"], headers=as_supervisor))
-    assert "Removed the rotation." in listed and "primaries" not in listed
-    [record] = (await changes(app))[before:]
+    said = "Removed rotation primaries from area 1."
+    assert said in listed and "primaries :" not in listed
     assert record.subject == "POST /dashboard/program/{slug}/rotations/{code}/{name}/remove"
-    assert record.detail == {"slug": "metro", "code": "1", "name": "primaries"}
+    assert record.detail == {"slug": "metro", "code": "1", "name": "primaries", "note": said}
     again = await client.post(f"{PAGE}/1/primaries/remove", data={"confirm": "on"}, headers=as_supervisor)
     assert again.status_code == 404
 
@@ -325,20 +338,21 @@ async def test_a_calendar_uploaded_through_the_form_is_imported_as_the_api_impor
     imported = await client.post("/dashboard/program/metro/calendars", headers=as_supervisor, **upload(EVENINGS))
 
     assert imported.status_code == 303, imported.text
-    assert imported.headers["location"] == f"{PAGE}?area=1&imported=evenings"
+    [record] = (await changes(app))[before:]
+    assert imported.headers["location"] == f"{PAGE}?done={record.seq}"
     assert await calendars(app) == {"evenings": ("backup", EVENINGS)}
     listed = text_of(await client.get(imported.headers["location"], headers=as_supervisor))
-    assert (
-        "Imported calendar evenings into area 1: 2 events. These name nobody who covers the area, so nobody is "
-        "on call by them: Volunteer training" in listed
+    said = (
+        "Imported calendar evenings into area 1: 2 events, 1 of them naming nobody who covers the area: nobody is on "
+        "call by those, listed under the calendar."
     )
+    assert said in listed
     assert "evenings : backup , 2 events, imported 2026-11-16 07:00 EST." in listed
     assert "Naming nobody who covers the area (nobody on call by them): Volunteer training" in listed
     chain = await on_call(client, admin, "2026-11-19T23:30:00Z")  # Thursday 18:30 in New York
     assert ("backup", "luis", "backup by calendar 'evenings': Luis backup evening") in chain
-    [record] = (await changes(app))[before:]
     assert record.subject == "POST /dashboard/program/{slug}/calendars"
-    assert record.detail == {"slug": "metro", "code": "1", "name": "evenings", "role": "backup"}
+    assert record.detail == {"slug": "metro", "code": "1", "name": "evenings", "role": "backup", "note": said}
     assert record.actor.startswith("supervisor:token-")
 
     # The API says the same of it, and importing again under the name replaces it, as the API's PUT does.
@@ -429,11 +443,12 @@ async def test_a_calendar_is_removed_only_once_confirmed_and_audited(
 
     removed = await client.post(path, data={"confirm": "on"}, headers=as_supervisor)
 
-    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?removed=calendar"
+    [record] = (await changes(app))[before:]
+    assert removed.status_code == 303 and removed.headers["location"] == f"{PAGE}?done={record.seq}"
     assert await calendars(app) == {}
     assert not any(key == "luis" for _, key, _ in await on_call(client, admin, "2026-11-19T23:30:00Z"))
-    assert "Removed the calendar." in text_of(await client.get(removed.headers["location"], headers=as_supervisor))
-    [record] = (await changes(app))[before:]
+    said = "Removed calendar evenings from area 1."
+    assert said in text_of(await client.get(removed.headers["location"], headers=as_supervisor))
     assert record.subject == "POST /dashboard/program/{slug}/calendars/{code}/{name}/remove"
-    assert record.detail == {"slug": "metro", "code": "1", "name": "evenings"}
+    assert record.detail == {"slug": "metro", "code": "1", "name": "evenings", "note": said}
     assert (await client.post(path, data={"confirm": "on"}, headers=as_supervisor)).status_code == 404

@@ -12,6 +12,5 @@ from fastapi import APIRouter
 from services.directory.pages import advocates, areas, board, calendar, overrides, policies, rotations
 
 router = APIRouter()
-# The board's /{slug} last: it takes no other's path anyway.
 for page in (calendar, advocates, areas, rotations, overrides, policies, board):
     router.include_router(page.router)

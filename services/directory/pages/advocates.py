@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,33 +15,37 @@ from starlette.datastructures import FormData
 from services.directory import service
 from services.directory.models import Advocate
 from services.directory.pages.common import (
+    FIELD_HELP,
     PREFIX,
     Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
+    done_note,
     field_problems,
+    field_text,
+    form_of,
+    in_savepoint,
+    not_found,
+    phone_number,
+    redirect,
     render,
-    saved,
     unreachable_by_phone,
+    valid,
     viewer,
 )
 from services.directory.schemas import AdvocateIn, Key
 from shared.db import SessionDep
 from shared.tables import AdvocatePhone, Agency
 
-# What a field needs, said to a person (the API's own words name regular expressions).
-FIELD_HELP = {
-    "key": "Lower-case letters, digits, - and _ (up to 64), starting with a letter or digit.",
-    "name": "A name, up to 200 characters.",
-    "phone": "A mobile number in international form: + and the country code, like +12025550102.",
+HELP = FIELD_HELP | {
     "languages": "One or more language codes (en, es, zh-Hant), separated by commas.",
     "areas": "The areas they cover.",
 }
 KEY = TypeAdapter(Key)
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 # -- the advocates ------------------------------------------------------------------------------------------------
@@ -88,15 +90,11 @@ class AdvocateForm:
 
     @classmethod
     def sent(cls, form: FormData, key: str | None) -> AdvocateForm:
-        def text(name: str) -> str:
-            value = form.get(name, "")
-            return value.strip() if isinstance(value, str) else ""
-
         return cls(
-            key=key if key is not None else text("key"),
-            name=text("name"),
-            phone=text("phone").replace(" ", "").replace("-", ""),
-            languages=text("languages"),
+            key=key if key is not None else field_text(form, "key"),
+            name=field_text(form, "name"),
+            phone=phone_number(field_text(form, "phone")),
+            languages=field_text(form, "languages"),
             areas=[a for a in form.getlist("areas") if isinstance(a, str)],
             active=form.get("active") == "on",
             new=key is None,
@@ -104,11 +102,7 @@ class AdvocateForm:
 
     def spec(self) -> AdvocateIn | dict[str, str]:
         """What the API would be sent, or what is wrong with it, field by field."""
-        problems: dict[str, str] = {}
-        try:
-            KEY.validate_python(self.key)
-        except ValidationError:
-            problems["key"] = FIELD_HELP["key"]
+        problems = {} if valid(KEY, self.key) else {"key": HELP["key"]}
         languages = [lang for lang in self.languages.replace(",", " ").split() if lang]
         try:
             spec = AdvocateIn.model_validate(
@@ -121,7 +115,7 @@ class AdvocateForm:
                 }
             )
         except ValidationError as exc:
-            return field_problems(exc, FIELD_HELP) | problems
+            return field_problems(exc, HELP) | problems
         return problems or spec
 
 
@@ -157,18 +151,17 @@ async def advocate_rows(session: AsyncSession, agency: Agency) -> list[AdvocateR
 
 
 async def advocates_page(
-    session: AsyncSession, found: Viewer, form: AdvocateForm, status: int = 200, saved: str | None = None
+    session: AsyncSession, found: Viewer, form: AdvocateForm, status: int = 200, done: str | None = None
 ) -> HTMLResponse:
-    rows = await advocate_rows(session, found.agency)
     return render(
         "advocates.html",
         status,
         found.principal,
         found.agency,
-        advocates=rows,
+        advocates=await advocate_rows(session, found.agency),
         form=form,
         areas=await areas_of(session, found.agency),
-        saved=saved if any(row.key == saved for row in rows) else None,  # a link can make it say nothing else
+        done=done,
     )
 
 
@@ -178,13 +171,11 @@ async def advocate_page(session: AsyncSession, found: Viewer, form: AdvocateForm
 
 
 @router.get(PREFIX + "/{slug}/advocates", response_class=HTMLResponse)
-async def advocates(
-    slug: str, request: Request, session: SessionDep, saved: Annotated[str | None, Query(max_length=64)] = None
-) -> Response:
+async def advocates(slug: str, request: Request, session: SessionDep, done: str | None = None) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    return await advocates_page(session, found, AdvocateForm(), saved=saved)
+    return await advocates_page(session, found, AdvocateForm(), done=await done_note(session, found, done))
 
 
 @router.get(PREFIX + "/{slug}/advocates/{key}", response_class=HTMLResponse)
@@ -198,8 +189,7 @@ async def advocate(slug: str, key: str, request: Request, session: SessionDep) -
         .options(selectinload(Advocate.areas))
     )
     if advocate is None:
-        text = f"No advocate {key!r} in this agency."
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
+        return not_found(found, f"No advocate {key!r} in this agency.")
     return await advocate_page(session, found, AdvocateForm.of(advocate))
 
 
@@ -220,7 +210,10 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    form = AdvocateForm.sent(await request.form(), key)
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = AdvocateForm.sent(sent, key)
     spec = form.spec()
     problems = spec if isinstance(spec, dict) else {}
     existing = await session.scalar(
@@ -229,10 +222,9 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
     if form.new and existing is not None:
         problems.setdefault("key", f"There is an advocate {form.key!r} already: change them from the list.")
     if not form.new and existing is None:
-        text = f"No advocate {form.key!r} in this agency."
-        return render("message.html", 404, found.principal, agency, title="Not found", text=text)
+        return not_found(found, f"No advocate {form.key!r} in this agency.")
     if isinstance(spec, AdvocateIn) and not problems:
-        refused = await saved(session, service.put_advocate(session, agency, form.key, spec, now=now))
+        refused = await in_savepoint(session, service.put_advocate(session, agency, form.key, spec, now=now))
         if isinstance(refused, Refusal):
             problems["areas"] = refused.text
     if problems:
@@ -240,5 +232,5 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
         if form.new:
             return await advocates_page(session, found, wrong, status=422)
         return await advocate_page(session, found, wrong, status=422)
-    await audit_change(session, found, request, key=form.key)
-    return RedirectResponse(f"{PREFIX}/{agency.slug}/advocates?" + urlencode({"saved": form.key}), status_code=303)
+    done = await audit_change(session, found, request, f"Saved {form.key}.", key=form.key)
+    return redirect(agency, "advocates", done=done)

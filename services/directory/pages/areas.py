@@ -5,28 +5,37 @@ as PUT …/areas/{code}/schedule does, so that a page can never keep a schedule 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from services.directory import service
 from services.directory.models import Advocate, Area, Shift, advocate_areas
 from services.directory.pages.common import (
+    FIELD_HELP,
     PREFIX,
+    Person,
     Refusal,
     Viewer,
+    area_of,
     areas_of,
     audit_change,
     changer,
+    done_note,
     field_problems,
+    field_text,
+    form_of,
+    in_savepoint,
+    not_found,
+    redirect,
     render,
-    saved,
+    valid,
     viewer,
 )
 from services.directory.roster import ROLE_ORDER
@@ -34,12 +43,9 @@ from services.directory.schemas import DAYS, AreaIn, ScheduleIn, ShiftIn
 from shared.db import SessionDep
 from shared.text import AreaCode
 
-# What a field needs, said to a person (the API's own words name regular expressions).
-FIELD_HELP = {
+HELP = FIELD_HELP | {
     "code": "Letters, digits, spaces and . - _ (up to 64), starting with a letter or digit.",
-    "name": "A name, up to 200 characters.",
     "advocate": "Choose an advocate who covers the area.",
-    "role": "Primary, backup or supervisor.",
     "day": "A day of the week.",
     "start": "A time of day from 00:00 to 23:59, like 08:00.",
     "end": "A time of day like 20:00; at or before the start, the shift ends the next day.",
@@ -48,20 +54,16 @@ AREA_CODE = TypeAdapter(AreaCode)
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # in the order of DAYS
 MINUTES_PER_DAY = 24 * 60
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
-
-
-def field_text(form: FormData, name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
+router = APIRouter(include_in_schema=False)
 
 
 def clock_time(minute_of_day: int) -> str:
     return f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
 
 
-def area_path(slug: str, code: str) -> str:
-    return f"{PREFIX}/{slug}/areas/{quote(code)}"
+def schedule_path(code: str) -> str:
+    """The area's schedule page, under its agency's."""
+    return f"areas/{quote(code)}/schedule"
 
 
 # -- the areas ------------------------------------------------------------------------------------------------------
@@ -92,17 +94,13 @@ class AreaForm:
     def spec(self) -> tuple[str, AreaIn] | dict[str, str]:
         """The area's code as the API's path would read it and the body it would be sent, or what is wrong with
         them, field by field."""
-        problems: dict[str, str] = {}
-        code = self.code
-        try:
-            code = AREA_CODE.validate_python(self.code)
-        except ValidationError:
-            problems["code"] = FIELD_HELP["code"]
+        code = valid(AREA_CODE, self.code)
+        problems = {} if code else {"code": HELP["code"]}
         try:
             spec = AreaIn.model_validate({"name": self.name})
         except ValidationError as exc:
-            return field_problems(exc, FIELD_HELP) | problems
-        return problems or (code, spec)
+            return field_problems(exc, HELP) | problems
+        return (code, spec) if code else problems
 
 
 async def area_rows(session: AsyncSession, found: Viewer) -> list[AreaRow]:
@@ -120,28 +118,18 @@ async def area_rows(session: AsyncSession, found: Viewer) -> list[AreaRow]:
 
 
 async def areas_page(
-    session: AsyncSession, found: Viewer, form: AreaForm, status: int = 200, saved: str | None = None
+    session: AsyncSession, found: Viewer, form: AreaForm, status: int = 200, done: str | None = None
 ) -> HTMLResponse:
     rows = await area_rows(session, found)
-    return render(
-        "areas.html",
-        status,
-        found.principal,
-        found.agency,
-        areas=rows,
-        form=form,
-        saved=next((row for row in rows if row.code == saved), None),  # a link can make it say nothing else
-    )
+    return render("areas.html", status, found.principal, found.agency, areas=rows, form=form, done=done)
 
 
 @router.get(PREFIX + "/{slug}/areas", response_class=HTMLResponse)
-async def areas(
-    slug: str, request: Request, session: SessionDep, saved: Annotated[str | None, Query(max_length=64)] = None
-) -> Response:
+async def areas(slug: str, request: Request, session: SessionDep, done: str | None = None) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    return await areas_page(session, found, AreaForm(), saved=saved)
+    return await areas_page(session, found, AreaForm(), done=await done_note(session, found, done))
 
 
 @router.post(PREFIX + "/{slug}/areas", response_class=HTMLResponse)
@@ -151,24 +139,30 @@ async def save_area(slug: str, request: Request, session: SessionDep) -> Respons
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    form = AreaForm.sent(await request.form())
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = AreaForm.sent(sent)
     spec = form.spec()
     problems = spec if isinstance(spec, dict) else {}
     code = form.code if isinstance(spec, dict) else spec[0]
-    existing = await service.find_area(session, found.agency, code)
+    existing = await area_of(session, found.agency, code)
     if not form.new and existing is None:
-        text = f"No area {code!r} in this agency."
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
+        return not_found(found, f"No area {code!r} in this agency.")
+    taken = f"There is an area {code!r} already: rename it in the list."
     if form.new and existing is not None:
-        problems.setdefault("code", f"There is an area {code!r} already: rename it in the list.")
+        problems.setdefault("code", taken)
     if isinstance(spec, dict) or problems:
         return await areas_page(session, found, replace(form, problems=problems), status=422)
-    area = await service.put_area(session, found.agency, code, spec[1])
-    await audit_change(
-        session, found, request, change="added" if form.new else "renamed", code=area.code, name=area.name
-    )
-    saved = f"{PREFIX}/{found.agency.slug}/areas?" + urlencode({"saved": area.code})
-    return RedirectResponse(saved, status_code=303)
+    try:
+        async with session.begin_nested():
+            area = await service.put_area(session, found.agency, code, spec[1])
+    except IntegrityError:  # the API's PUT, which takes no page's lock, added it since
+        return await areas_page(session, found, replace(form, problems={"code": taken}), status=422)
+    change = "added" if form.new else "renamed"
+    note = f"Saved area {area.code}: {area.name}."
+    done = await audit_change(session, found, request, note, change=change, code=area.code, name=area.name)
+    return redirect(found.agency, "areas", done=done)
 
 
 # -- an area's weekly schedule --------------------------------------------------------------------------------------
@@ -271,13 +265,6 @@ class ShiftForm:
         return {"advocate": self.advocate, "role": self.role, "day": self.day, "start": self.start, "end": self.end}
 
 
-@dataclass(frozen=True)
-class Covering:
-    key: str
-    name: str
-    active: bool
-
-
 async def weekly_shifts(session: AsyncSession, area: Area) -> list[WeeklyShift]:
     rows = await session.execute(
         select(Advocate.key, Shift.role, Shift.start_minute, Shift.minutes)
@@ -288,25 +275,15 @@ async def weekly_shifts(session: AsyncSession, area: Area) -> list[WeeklyShift]:
     return sorted(shifts, key=lambda s: (s.start_minute, ROLE_ORDER.index(s.role), s.advocate))
 
 
-async def covering(session: AsyncSession, area: Area) -> list[Covering]:
+async def covering(session: AsyncSession, area: Area) -> list[Person]:
+    """Who covers the area, active or not (an inactive one is never on call)."""
     rows = await session.execute(
         select(Advocate.key, Advocate.name, Advocate.active)
         .join(advocate_areas, advocate_areas.c.advocate_id == Advocate.id)
         .where(advocate_areas.c.area_id == area.id)
         .order_by(Advocate.key)
     )
-    return [Covering(*row) for row in rows]
-
-
-async def area_of(session: AsyncSession, found: Viewer, code: str, *, lock: bool = False) -> Area | Response:
-    """The agency's area, or the page saying there is none. Locked for a change: two pages changing one schedule
-    at once each build on what the other saved, rather than the later silently undoing the earlier."""
-    query = select(Area).where(Area.agency_id == found.agency.id, Area.code == code)
-    area = await session.scalar(query.with_for_update() if lock else query)
-    if area is None:
-        text = f"No area {code!r} in this agency."
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
-    return area
+    return [Person(*row) for row in rows]
 
 
 async def schedule_page(
@@ -326,7 +303,7 @@ async def schedule_page(
         found.principal,
         found.agency,
         area=area,
-        area_path=area_path(found.agency.slug, area.code),
+        schedule=f"{PREFIX}/{found.agency.slug}/{schedule_path(area.code)}",
         week=f"{PREFIX}/{found.agency.slug}/week?" + urlencode({"area": area.code}),
         days=days,
         form=form,
@@ -338,38 +315,21 @@ async def schedule_page(
     )
 
 
-def said(shifts: list[WeeklyShift], advocates: list[Covering], added: str | None, removed: str | None) -> str | None:
-    """What the last change did, said only when the schedule bears it out: a link can make it say nothing else."""
-    if added and (shift := WeeklyShift.named(added)) is not None and shift in shifts:
-        return f"Added {shift.label}."
-    covers = {a.key for a in advocates}
-    if (
-        removed
-        and (shift := WeeklyShift.named(removed)) is not None
-        and shift not in shifts
-        and shift.advocate in covers
-    ):
-        return f"Removed {shift.label}."
-    return None
-
-
 @router.get(PREFIX + "/{slug}/areas/{code}/schedule", response_class=HTMLResponse)
 async def schedule(
     slug: str,
     code: str,
     request: Request,
     session: SessionDep,
-    added: Annotated[str | None, Query(max_length=200)] = None,
-    removed: Annotated[str | None, Query(max_length=200)] = None,
+    done: str | None = None,
 ) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = await area_of(session, found, code)
-    if isinstance(area, Response):
-        return area
-    done = said(await weekly_shifts(session, area), await covering(session, area), added, removed)
-    return await schedule_page(session, found, area, ShiftForm(), done=done)
+    area = await area_of(session, found.agency, code)
+    if area is None:
+        return not_found(found, f"No area {code!r} in this agency.")
+    return await schedule_page(session, found, area, ShiftForm(), done=await done_note(session, found, done))
 
 
 async def saved_schedule(
@@ -380,8 +340,8 @@ async def saved_schedule(
     try:
         spec = ScheduleIn.model_validate({"shifts": shifts})
     except ValidationError as exc:
-        return field_problems(exc, FIELD_HELP, depth=3)
-    refused = await saved(session, service.put_schedule(session, found.agency, area, spec))
+        return field_problems(exc, HELP, depth=3)
+    refused = await in_savepoint(session, service.put_schedule(session, found.agency, area, spec))
     if isinstance(refused, Refusal):
         return {"service": refused.text}
     return spec
@@ -393,10 +353,13 @@ async def add_shift(slug: str, code: str, request: Request, session: SessionDep)
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = await area_of(session, found, code, lock=True)
-    if isinstance(area, Response):
-        return area
-    form = ShiftForm.sent(await request.form())
+    area = await area_of(session, found.agency, code)
+    if area is None:
+        return not_found(found, f"No area {code!r} in this agency.")
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = ShiftForm.sent(sent)
     current = await weekly_shifts(session, area)
     saved = await saved_schedule(session, found, area, [*(s.sent() for s in current), form.body()])
     if isinstance(saved, dict):
@@ -411,10 +374,8 @@ async def add_shift(slug: str, code: str, request: Request, session: SessionDep)
                 problems.setdefault("form", message)  # the schedule as a whole, or a shift already in it
         return await schedule_page(session, found, area, replace(form, problems=problems), status=422)
     shift = WeeklyShift.of(saved.shifts[-1])
-    await audit_change(session, found, request, change="added", shift=shift.label)
-    return RedirectResponse(
-        area_path(found.agency.slug, area.code) + "/schedule?" + urlencode({"added": shift.name}), status_code=303
-    )
+    done = await audit_change(session, found, request, f"Added {shift.label}.", change="added", shift=shift.label)
+    return redirect(found.agency, schedule_path(area.code), done=done)
 
 
 @router.post(PREFIX + "/{slug}/areas/{code}/schedule/remove", response_class=HTMLResponse)
@@ -424,10 +385,13 @@ async def remove_shift(slug: str, code: str, request: Request, session: SessionD
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = await area_of(session, found, code, lock=True)
-    if isinstance(area, Response):
-        return area
-    shift = WeeklyShift.named(field_text(await request.form(), "shift"))
+    area = await area_of(session, found.agency, code)
+    if area is None:
+        return not_found(found, f"No area {code!r} in this agency.")
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    shift = WeeklyShift.named(field_text(sent, "shift"))
     current = await weekly_shifts(session, area)
     if shift is None or shift not in current:
         refused = "That shift is no longer in the schedule (it changed since the page was shown): nothing was removed."
@@ -438,7 +402,6 @@ async def remove_shift(slug: str, code: str, request: Request, session: SessionD
     if isinstance(saved, dict):
         refused = "Nothing was removed: " + " ".join(saved.values())
         return await schedule_page(session, found, area, ShiftForm(), status=422, refused=refused)
-    await audit_change(session, found, request, change="removed", shift=shift.label)
-    return RedirectResponse(
-        area_path(found.agency.slug, area.code) + "/schedule?" + urlencode({"removed": shift.name}), status_code=303
-    )
+    note = f"Removed {shift.label}."
+    done = await audit_change(session, found, request, note, change="removed", shift=shift.label)
+    return redirect(found.agency, schedule_path(area.code), done=done)

@@ -24,7 +24,7 @@ from shared.feeds import feed_state
 from shared.localtime import span
 from shared.tables import CoverStatus
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 # -- the board ------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ overrides), a week or a month, day by day in the agency's time; nobody on call i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.coverage import uncovered
 from services.directory.models import Area
-from services.directory.pages.common import PREFIX, Viewer, areas_of, render, viewer
+from services.directory.pages.common import PREFIX, YEARS, Viewer, area_of, areas_of, message, not_found, render, viewer
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, local_to_utc, schedule_for
 from shared.db import SessionDep
 from shared.tables import Agency
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 # -- the week -----------------------------------------------------------------------------------------------------
@@ -78,12 +79,15 @@ def day_of(slots: Sequence[Slot], begins: datetime, ends: datetime, zone: ZoneIn
 
 async def chosen_area(session: AsyncSession, found: Viewer, code: str | None) -> Area | HTMLResponse:
     """The area asked for, or the agency's first; a page saying there is none instead."""
+    if code:
+        return await area_of(session, found.agency, code) or not_found(found, f"No area {code!r} in this agency.")
     areas = await areas_of(session, found.agency)
-    chosen = next((a for a in areas if a.code == code), None) if code else (areas[0] if areas else None)
-    if chosen is None:
-        text = f"No area {code!r} in this agency." if code else "This agency has no areas yet."
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
-    return chosen
+    return areas[0] if areas else not_found(found, "This agency has no areas yet.")
+
+
+def not_shown(found: Viewer, text: str) -> HTMLResponse:
+    """A page for a week or a month that cannot be shown (a date no calendar holds, or none the pages take)."""
+    return message(found.principal, found.agency, 422, "No such date", text)
 
 
 async def days_of(session: AsyncSession, agency: Agency, area: Area, first: date, count: int) -> list[Day]:
@@ -103,7 +107,7 @@ async def week(
     request: Request,
     session: SessionDep,
     area: Annotated[str | None, Query(max_length=64)] = None,
-    start: Annotated[date | None, Query(description="The first day, in the agency's time zone")] = None,
+    start: Annotated[str | None, Query(description="The first day (YYYY-MM-DD), in the agency's time zone")] = None,
 ) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
@@ -112,7 +116,11 @@ async def week(
     if isinstance(chosen, Response):
         return chosen
     agency = found.agency
-    first = start or request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+    first = week_start(start) if start else request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+    if first is None:
+        return not_shown(
+            found, f"A week starts on a date from {YEARS.start}-01-01 to {YEARS.stop - 1}-12-31, like 2026-11-16."
+        )
 
     def link(day: date) -> str:
         return f"{PREFIX}/{agency.slug}/week?" + urlencode({"area": chosen.code, "start": day.isoformat()})
@@ -135,7 +143,7 @@ async def week(
 
 # -- the month ----------------------------------------------------------------------------------------------------
 
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, in the agency's time zone")]
+Month = Annotated[str, Query(description="YYYY-MM, in the agency's time zone")]
 
 
 @router.get(PREFIX + "/{slug}/month", response_class=HTMLResponse)
@@ -155,7 +163,9 @@ async def month(
         return chosen
     agency = found.agency
     today = request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
-    first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
+    first = first_of(month) if month else today.replace(day=1)
+    if first is None:
+        return not_shown(found, f"A month from {YEARS.start}-01 to {YEARS.stop - 1}-12, like 2026-11.")
     after = (first + timedelta(days=31)).replace(day=1)
     days = await days_of(session, agency, chosen, first, (after - first).days)
 
@@ -194,3 +204,20 @@ class MonthDay:
     @property
     def gaps(self) -> list[Stretch]:
         return [s for s in self.day.stretches if s.gap]
+
+
+def week_start(typed: str) -> date | None:
+    """The date a week is asked to start on, or None: no date, or one outside the years the pages take."""
+    try:
+        day = date.fromisoformat(typed)
+    except ValueError:
+        return None
+    return day if day.year in YEARS else None
+
+
+def first_of(typed: str) -> date | None:
+    """The first day of the month asked for (YYYY-MM), or None: no month, or one outside the years the pages take."""
+    found = re.fullmatch(r"([0-9]{4})-(0[1-9]|1[0-2])", typed)
+    if found is None or int(found[1]) not in YEARS:
+        return None
+    return date(int(found[1]), int(found[2]), 1)

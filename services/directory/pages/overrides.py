@@ -6,47 +6,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, get_args
+from typing import get_args
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from services.directory import schedules
-from services.directory.models import Advocate
+from services.directory.models import Advocate, Area, Override
 from services.directory.pages.common import (
+    FIELD_HELP,
     PREFIX,
     Refusal,
     Viewer,
     areas_of,
     audit_change,
     changer,
+    done_note,
     field_problems,
+    field_text,
+    form_of,
+    in_savepoint,
+    not_found,
+    on_the_clock,
+    redirect,
     render,
-    saved,
     viewer,
 )
 from services.directory.schemas import OverrideIn, OverrideOut, Role
 from shared.db import SessionDep
-from shared.localtime import NotOnTheClock, instant, span
-from shared.problems import NotFound
-from shared.tables import CoverRequest
+from shared.localtime import span
+from shared.tables import Agency, CoverRequest
 
 ROLES: tuple[str, ...] = get_args(Role)
-# What a field needs, said to a person (the API's own words name patterns and types).
-FIELD_HELP = {
-    "area": "Choose an area.",
-    "role": "Choose primary, backup or supervisor.",
-    "advocate": "Choose who takes the role.",
-    "replaces": "Choose whom they cover for, or nobody.",
-}
+HELP = FIELD_HELP | {"advocate": "Choose who takes the role.", "replaces": "Choose whom they cover for, or nobody."}
+OVERRIDE_IDS = range(1, 2**31)  # an override's id is a PostgreSQL integer
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,23 @@ class OverrideForm:
 
     @classmethod
     def sent(cls, form: FormData) -> OverrideForm:
-        def text(name: str) -> str:
-            value = form.get(name, "")
-            return value.strip() if isinstance(value, str) else ""
-
         return cls(
-            area=text("area"),
-            role=text("role"),
-            advocate=text("advocate"),
-            replaces=text("replaces"),
-            starts_date=text("starts_date"),
-            starts_time=text("starts_time"),
-            ends_date=text("ends_date"),
-            ends_time=text("ends_time"),
-            note=text("note"),
+            area=field_text(form, "area"),
+            role=field_text(form, "role"),
+            advocate=field_text(form, "advocate"),
+            replaces=field_text(form, "replaces"),
+            starts_date=field_text(form, "starts_date"),
+            starts_time=field_text(form, "starts_time"),
+            ends_date=field_text(form, "ends_date"),
+            ends_time=field_text(form, "ends_time"),
+            note=field_text(form, "note"),
         )
+
+    @classmethod
+    def blank(cls, timezone: str, now: datetime) -> OverrideForm:
+        """From today to tomorrow on the agency's clock, the times left to type."""
+        today = now.astimezone(ZoneInfo(timezone)).date()
+        return cls(starts_date=today.isoformat(), ends_date=(today + timedelta(days=1)).isoformat())
 
     def spec(self, timezone: str) -> OverrideIn | dict[str, str]:
         """What the API would be sent, or what is wrong with it, field by field."""
@@ -112,7 +115,7 @@ class OverrideForm:
                 }
             )
         except ValidationError as exc:
-            found = field_problems(exc, FIELD_HELP)
+            found = field_problems(exc, HELP)
             if whole := found.pop("form", None):  # the range as a whole: said by its end, in a person's words
                 found["ends_at"] = whole.replace("ends_at", "the end").replace("starts_at", "the start").capitalize()
             return found | problems
@@ -125,10 +128,7 @@ def moment(day: str, clock: str, timezone: str) -> datetime | str:
         wall = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock))
     except ValueError:
         return "A date and a time, like 2026-11-24 and 20:00."
-    try:
-        return instant(wall, timezone)
-    except NotOnTheClock as exc:
-        return str(exc)
+    return on_the_clock(wall, timezone)
 
 
 def who(names: dict[str, str], key: str) -> str:
@@ -178,8 +178,8 @@ async def overrides_page(
     form: OverrideForm,
     now: datetime,
     status: int = 200,
-    saved: int | None = None,
-    removed: bool = False,
+    done: str | None = None,
+    removal: dict[str, str] | None = None,
 ) -> HTMLResponse:
     rows = await override_rows(session, found, now)
     advocates = list(
@@ -195,8 +195,8 @@ async def overrides_page(
         areas=await areas_of(session, found.agency),
         roles=ROLES,
         advocates=advocates,
-        saved=next((row for row in rows if row.id == saved), None),  # a link can make it say nothing else
-        removed=removed,
+        done=done,
+        removal=removal or {},  # by the override's id: why it was not removed
         timezone=found.agency.timezone,
     )
 
@@ -206,16 +206,14 @@ async def overrides(
     slug: str,
     request: Request,
     session: SessionDep,
-    saved: Annotated[int | None, Query()] = None,
-    removed: Annotated[bool, Query()] = False,
+    done: str | None = None,
 ) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
     now = request.app.state.clock.now()
-    today = now.astimezone(ZoneInfo(found.agency.timezone)).date()
-    blank = OverrideForm(starts_date=today.isoformat(), ends_date=(today + timedelta(days=1)).isoformat())
-    return await overrides_page(session, found, blank, now, saved=saved, removed=removed)
+    blank = OverrideForm.blank(found.agency.timezone, now)
+    return await overrides_page(session, found, blank, now, done=await done_note(session, found, done))
 
 
 @router.post(PREFIX + "/{slug}/overrides", response_class=HTMLResponse)
@@ -226,26 +224,58 @@ async def add_override(slug: str, request: Request, session: SessionDep) -> Resp
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    form = OverrideForm.sent(await request.form())
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = OverrideForm.sent(sent)
     spec = form.spec(agency.timezone)
     if isinstance(spec, dict):
         return await overrides_page(session, found, replace(form, problems=spec), now, status=422)
-    added = await saved(session, schedules.add_override(session, agency, spec, now=now))
-    if isinstance(added, Refusal):  # an area gone; someone who does not cover the area
-        where = "area" if added.not_found else "advocate"
+    added = await in_savepoint(session, schedules.add_override(session, agency, spec, now=now))
+    if isinstance(added, Refusal):  # an area gone; someone unknown, or who does not cover the area
+        where = "area" if added.not_found else refused_field(added.text, spec)
         return await overrides_page(session, found, replace(form, problems={where: added.text}), now, status=422)
-    await audit_change(session, found, request, override=str(added.id))
-    return RedirectResponse(f"{PREFIX}/{agency.slug}/overrides?" + urlencode({"saved": added.id}), status_code=303)
+    note = f"Saved: {said(added, {}, agency.timezone)}."  # by their keys: an audit record holds no names
+    done = await audit_change(session, found, request, note, override=str(added.id))
+    return redirect(agency, "overrides", done=done)
+
+
+async def override_of(session: AsyncSession, agency: Agency, typed: str) -> int | None:
+    """The id of the agency's override that a path names, or None: none of theirs, or no id an override has."""
+    if not (typed.isascii() and typed.isdigit() and len(typed) <= 10) or int(typed) not in OVERRIDE_IDS:
+        return None
+    return await session.scalar(
+        select(Override.id)
+        .join(Area, Area.id == Override.area_id)
+        .where(Override.id == int(typed), Area.agency_id == agency.id)
+    )
+
+
+def refused_field(text: str, spec: OverrideIn) -> str:
+    """Which field the service's refusal is about: the one whose advocate it names (it names each by key), or the
+    form as a whole when it names both."""
+    keys = (("advocate", spec.advocate), ("replaces", spec.replaces))
+    named = [name for name, key in keys if key is not None and repr(key) in text]
+    return named[0] if len(named) == 1 else "form"
 
 
 @router.post(PREFIX + "/{slug}/overrides/{override_id}/remove", response_class=HTMLResponse)
-async def remove_override(slug: str, override_id: int, request: Request, session: SessionDep) -> Response:
+async def remove_override(slug: str, override_id: str, request: Request, session: SessionDep) -> Response:
+    """Remove an override of the agency's, once the box saying so is ticked."""
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    try:
-        await schedules.delete_override(session, found.agency, override_id)
-    except NotFound as exc:
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=str(exc))
-    await audit_change(session, found, request)
-    return RedirectResponse(f"{PREFIX}/{found.agency.slug}/overrides?removed=true", status_code=303)
+    kept = await override_of(session, found.agency, override_id)
+    if kept is None:
+        return not_found(found, f"No override {override_id}.")
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    if sent.get("confirm") != "on":
+        now = request.app.state.clock.now()
+        blank, removal = OverrideForm.blank(found.agency.timezone, now), {str(kept): HELP["confirm"]}
+        return await overrides_page(session, found, blank, now, status=422, removal=removal)
+    await schedules.delete_override(session, found.agency, kept)
+    note = f"Removed override {kept}: the schedule applies again for its time."
+    done = await audit_change(session, found, request, note)
+    return redirect(found.agency, "overrides", done=done)

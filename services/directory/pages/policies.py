@@ -6,13 +6,11 @@ PUTs do, save through the same functions, and every change is audited."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from math import isfinite
 from typing import Annotated, Any, get_args
-from urllib.parse import urlencode
 
 from annotated_types import Ge, Le, MaxLen
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
@@ -20,12 +18,20 @@ from starlette.datastructures import FormData
 from services.directory import service
 from services.directory.models import Area
 from services.directory.pages.common import (
+    INTERNATIONAL,
     PREFIX,
     Viewer,
+    area_of,
     areas_of,
     audit_change,
     changer,
+    done_note,
     field_problems,
+    field_text,
+    form_of,
+    not_found,
+    phone_number,
+    redirect,
     render,
     viewer,
 )
@@ -35,11 +41,14 @@ from shared.db import SessionDep
 from shared.problems import NotFound
 from shared.tables import Agency
 
+LIMITS = {Ge: "ge", Le: "le", MaxLen: "max_length"}
+
 
 def bound(model: type[BaseModel], name: str, kind: type[Ge | Le | MaxLen]) -> Any:
-    """A limit of the model's field, read from the model: the page says the API's own numbers."""
-    [limit] = [m for m in model.model_fields[name].metadata if isinstance(m, kind)]
-    return getattr(limit, {Ge: "ge", Le: "le", MaxLen: "max_length"}[kind])
+    """A limit of the model's field, read from the model: the page says the API's own numbers. Were there two
+    of a kind, the one that holds is the tighter."""
+    limits = [getattr(m, LIMITS[kind]) for m in model.model_fields[name].metadata if isinstance(m, kind)]
+    return max(limits) if kind is Ge else min(limits)
 
 
 def choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
@@ -50,6 +59,7 @@ def choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
 TIERS: tuple[str, ...] = get_args(Tier)
 NOTIFY, VIA = choices(Step, "notify"), choices(Step, "via")
 MAX_STEPS = bound(PolicyIn, "steps", MaxLen)
+WAIT_SECONDS = (bound(Step, "wait_seconds", Ge), bound(Step, "wait_seconds", Le))
 ROWS_AT_FIRST = 3  # a short policy still shows a couple of empty rows to add steps in
 HOW = {"sms": "text", "voice": "call"}
 SOURCES = {"default": "Callout's default", "agency": "the agency's own, for every area", "area": "this area's own"}
@@ -59,12 +69,12 @@ POLICY_HELP = {
     "steps": f"From 1 to {MAX_STEPS} steps: fill in at least one row.",
     "notify": "Choose whom to alert: one or more.",
     "via": "Choose how: a text, a call, or both.",
-    "wait_seconds": f"Minutes to wait for an acceptance: more than 0, up to {bound(Step, 'wait_seconds', Le) // 60}.",
+    "wait_seconds": f"Minutes to wait for an acceptance: more than 0, up to {WAIT_SECONDS[1] // 60}.",
     "repeat": f"How many times to run all the steps again: {bound(PolicyIn, 'repeat', Ge)} to "
     f"{bound(PolicyIn, 'repeat', Le)}.",
 }
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 # -- in words -------------------------------------------------------------------------------------------------------
@@ -148,19 +158,15 @@ class PolicyForm:
 
     @classmethod
     def sent(cls, form: FormData) -> PolicyForm:
-        def text(name: str) -> str:
-            value = form.get(name, "")
-            return value.strip() if isinstance(value, str) else ""
-
         def listed(name: str) -> list[str]:
             return [v for v in form.getlist(name) if isinstance(v, str)]
 
         rows = [
-            StepRow(listed(f"steps.{i}.notify"), listed(f"steps.{i}.via"), text(f"steps.{i}.wait"))
+            StepRow(listed(f"steps.{i}.notify"), listed(f"steps.{i}.via"), field_text(form, f"steps.{i}.wait"))
             for i in range(MAX_STEPS)
             if f"steps.{i}.wait" in form
         ]
-        return cls(text("tier"), text("scope"), rows, text("repeat"))
+        return cls(field_text(form, "tier"), field_text(form, "scope"), rows, field_text(form, "repeat"))
 
     def with_another_row(self) -> PolicyForm:
         return replace(self, steps=[*self.steps, StepRow()] if len(self.steps) < MAX_STEPS else self.steps)
@@ -190,11 +196,13 @@ def padded(rows: list[StepRow]) -> list[StepRow]:
 
 
 def minutes_as_seconds(typed: str) -> int | None:
+    """Minutes typed ("1.5") as the seconds a step waits, or None for what is no wait a step may have."""
     try:
-        minutes = float(typed)
+        seconds = float(typed) * 60
     except ValueError:
         return None
-    return round(minutes * 60) if isfinite(minutes) else None
+    low, high = WAIT_SECONDS
+    return round(seconds) if low <= seconds <= high else None  # neither NaN nor infinity is within
 
 
 def renumbered(problems: dict[str, str], filled: list[int]) -> dict[str, str]:
@@ -255,13 +263,6 @@ async def policies_page(
     )
 
 
-def scope_of(areas: list[Area], scope: str) -> Area | str | None:
-    """The area the form names, None for every area, or "" when it names no area of the agency."""
-    if not scope:
-        return None
-    return next((a for a in areas if a.code == scope), "")
-
-
 @router.get(PREFIX + "/{slug}/policies", response_class=HTMLResponse)
 async def policies(
     slug: str,
@@ -269,22 +270,18 @@ async def policies(
     session: SessionDep,
     tier: Annotated[str | None, Query(max_length=16)] = None,
     scope: Annotated[str, Query(max_length=64)] = "",
-    saved: Annotated[bool, Query()] = False,
-    reset: Annotated[bool, Query()] = False,
+    done: str | None = None,
 ) -> Response:
-    """?tier=&scope= opens the form on what applies there now; with saved or reset, says it was done."""
+    """?tier=&scope= opens the form on what applies there now."""
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = scope_of(await areas_of(session, found.agency), scope)
-    if tier not in TIERS or isinstance(area, str):  # a link can make it say nothing else
-        return await policies_page(session, found, None)
+    note = await done_note(session, found, done)
+    area = await area_of(session, found.agency, scope) if scope else None  # none: every area
+    if tier not in TIERS or (scope and area is None):
+        return await policies_page(session, found, None, done=note)
     form = PolicyForm.of(await policy_for(session, found.agency, area, tier), scope)
-    done = None
-    if saved or reset:
-        what = f"{tier_words(tier)} in {where_words(area)}"
-        done = f"Saved: {what}." if saved else f"{what} follows what applies above it again."
-    return await policies_page(session, found, form, done=done)
+    return await policies_page(session, found, form, done=note)
 
 
 @router.post(PREFIX + "/{slug}/policies", response_class=HTMLResponse)
@@ -294,22 +291,25 @@ async def set_policy(slug: str, request: Request, session: SessionDep) -> Respon
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    sent = await request.form()
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
     form = PolicyForm.sent(sent)
     if sent.get("action") == "add-row":
         return await policies_page(session, found, form.with_another_row())
-    area = scope_of(await areas_of(session, found.agency), form.scope)
+    area = await area_of(session, found.agency, form.scope) if form.scope else None  # none: every area
     spec = form.spec()
     problems = spec if isinstance(spec, dict) else {}
     if form.tier not in TIERS:
         problems["tier"] = POLICY_HELP["tier"]
-    if isinstance(area, str):
+    if form.scope and area is None:
         problems["scope"] = POLICY_HELP["scope"]
-    if problems or isinstance(spec, dict) or isinstance(area, str):
+    if problems or isinstance(spec, dict):
         return await policies_page(session, found, replace(form, problems=problems), status=422)
     await put_policy(session, found.agency, area, form.tier, spec)
-    await audit_change(session, found, request, tier=form.tier, **({"area": area.code} if area else {}))
-    return RedirectResponse(done_at(found.agency, form.tier, form.scope, "saved"), status_code=303)
+    note = f"Saved: {tier_words(form.tier)} in {where_words(area)}."
+    done = await audit_change(session, found, request, note, tier=form.tier, **({"area": area.code} if area else {}))
+    return redirect(found.agency, "policies", tier=form.tier, scope=form.scope, done=done)
 
 
 @router.post(PREFIX + "/{slug}/policies/reset", response_class=HTMLResponse)
@@ -318,28 +318,27 @@ async def reset_policy(slug: str, request: Request, session: SessionDep) -> Resp
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    form = PolicyForm.sent(await request.form())
-    area = scope_of(await areas_of(session, found.agency), form.scope)
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = PolicyForm.sent(sent)
+    area = await area_of(session, found.agency, form.scope) if form.scope else None  # none: every area
     try:
-        if form.tier not in TIERS or isinstance(area, str):
+        if form.tier not in TIERS or (form.scope and area is None):
             raise NotFound("No such policy.")
         await delete_policy(session, found.agency, area, form.tier)
     except NotFound as exc:
-        return render("message.html", 404, found.principal, found.agency, title="Not found", text=str(exc))
-    await audit_change(session, found, request, tier=form.tier, **({"area": area.code} if area else {}))
-    return RedirectResponse(done_at(found.agency, form.tier, form.scope, "reset"), status_code=303)
-
-
-def done_at(agency: Agency, tier: str, scope: str, done: str) -> str:
-    return f"{PREFIX}/{agency.slug}/policies?" + urlencode({"tier": tier, "scope": scope, done: "true"})
+        return not_found(found, str(exc))
+    note = f"{tier_words(form.tier)} in {where_words(area)} follows what applies above it again."
+    done = await audit_change(session, found, request, note, tier=form.tier, **({"area": area.code} if area else {}))
+    return redirect(found.agency, "policies", tier=form.tier, scope=form.scope, done=done)
 
 
 # -- the hotline and the feed watch ---------------------------------------------------------------------------------
 
-PHONE = "in international form: + and the country code, like +12025550100"
 PROGRAM_HELP = {
-    "hotline": f"The hotline's number, {PHONE}.",
-    "it_contact": f"A mobile number {PHONE}, or nothing.",
+    "hotline": f"The hotline's number, {INTERNATIONAL}.",
+    "it_contact": f"A mobile number {INTERNATIONAL}, or nothing.",
     "feed_silence_minutes": (
         f"Minutes, from {bound(ProgramIn, 'feed_silence_minutes', Ge)} to "
         f"{bound(ProgramIn, 'feed_silence_minutes', Le)}, or nothing."
@@ -361,40 +360,33 @@ class ProgramForm:
 
     @classmethod
     def sent(cls, form: FormData) -> ProgramForm:
-        def text(name: str) -> str:
-            value = form.get(name, "")
-            return value.strip() if isinstance(value, str) else ""
-
-        return cls(text("hotline"), text("feed_silence_minutes"), text("it_contact"))
+        return cls(
+            field_text(form, "hotline"), field_text(form, "feed_silence_minutes"), field_text(form, "it_contact")
+        )
 
     def spec(self) -> ProgramIn | dict[str, str]:
-        def phone(typed: str) -> str | None:  # "+1 202-555-0100" as a phone shows it is the number
-            return typed.replace(" ", "").replace("-", "") or None
-
         try:
             return ProgramIn.model_validate(
                 {
-                    "hotline": phone(self.hotline),
+                    "hotline": phone_number(self.hotline) or None,
                     "feed_silence_minutes": self.feed_silence_minutes or None,
-                    "it_contact": phone(self.it_contact),
+                    "it_contact": phone_number(self.it_contact) or None,
                 }
             )
         except ValidationError as exc:
             return field_problems(exc, PROGRAM_HELP)
 
 
-def hotline_page(found: Viewer, form: ProgramForm, status: int = 200, saved: bool = False) -> HTMLResponse:
-    return render("hotline.html", status, found.principal, found.agency, form=form, saved=saved)
+def hotline_page(found: Viewer, form: ProgramForm, status: int = 200, done: str | None = None) -> HTMLResponse:
+    return render("hotline.html", status, found.principal, found.agency, form=form, done=done)
 
 
 @router.get(PREFIX + "/{slug}/hotline", response_class=HTMLResponse)
-async def hotline(
-    slug: str, request: Request, session: SessionDep, saved: Annotated[bool, Query()] = False
-) -> Response:
+async def hotline(slug: str, request: Request, session: SessionDep, done: str | None = None) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    return hotline_page(found, ProgramForm.of(found.agency), saved=saved)
+    return hotline_page(found, ProgramForm.of(found.agency), done=await done_note(session, found, done))
 
 
 @router.post(PREFIX + "/{slug}/hotline", response_class=HTMLResponse)
@@ -404,11 +396,14 @@ async def set_hotline(slug: str, request: Request, session: SessionDep) -> Respo
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    form = ProgramForm.sent(await request.form())
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = ProgramForm.sent(sent)
     spec = form.spec()
     if isinstance(spec, dict):
         return hotline_page(found, replace(form, problems=spec), status=422)
     service.put_program(found.agency, spec)
     await session.flush()
-    await audit_change(session, found, request)
-    return RedirectResponse(f"{PREFIX}/{found.agency.slug}/hotline?saved=true", status_code=303)
+    done = await audit_change(session, found, request, "Saved the hotline and the feed watch.")
+    return redirect(found.agency, "hotline", done=done)

@@ -5,56 +5,61 @@ validate as the API does (its RotationIn, the same schedules functions) and show
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Annotated
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import TypeAdapter, ValidationError
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import NaiveDatetime, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from services.directory import schedules, service
+from services.directory import schedules
 from services.directory.models import Advocate, Area, Calendar, Rotation
 from services.directory.pages.common import (
+    FIELD_HELP,
     PREFIX,
+    Person,
     Refusal,
     Viewer,
+    area_of,
     areas_of,
     audit_change,
     changer,
+    done_note,
     field_problems,
+    field_text,
+    form_of,
+    in_savepoint,
+    not_found,
+    on_the_clock,
+    one_chunk,
+    redirect,
     render,
-    saved,
+    valid,
     viewer,
 )
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, parsed, rotation_slots, schedule_for
-from services.directory.schemas import Key, Role, RotationIn
+from services.directory.schemas import CalendarOut, Key, Role, RotationIn, Timezone
 from shared.db import SessionDep
 from shared.localtime import local_time, span
 from shared.problems import PayloadTooLarge
 from shared.requests import read_bounded_body
 from shared.tables import Agency
 
-# What a field needs, said to a person (the API's own words name regular expressions and types).
-FIELD_HELP = {
-    "area": "Choose one of the agency's areas.",
-    "name": "Lower-case letters, digits, - and _ (up to 64), starting with a letter or digit.",
-    "role": "Primary, backup or supervisor.",
+HELP = FIELD_HELP | {
+    "name": FIELD_HELP["key"],  # a rotation's or a calendar's name is a key
     "participants": "One or more advocates' keys, in turn order, separated by commas or lines (dana, luis).",
     "unit": "Hours, days or weeks.",
     "length": "A whole number from 1 to 1000.",
     "handoff": "A date and time on the clock of the rotation's time zone, without an offset (2026-11-16 09:00).",
     "timezone": "An IANA time zone such as America/Chicago, or nothing for the agency's own.",
     "file": "Choose an iCalendar file (.ics) to import.",
-    "confirm": "Tick the box to say you mean it.",
 }
-KEY, ROLE = TypeAdapter(Key), TypeAdapter(Role)
+KEY, ROLE, HANDOFF, ZONE = TypeAdapter(Key), TypeAdapter(Role), TypeAdapter(NaiveDatetime), TypeAdapter(Timezone)
 # The upload's bound: the calendar as the API takes it, and room for the form's few short fields and the multipart
 # framing around them. The whole body is read within it before any of it is parsed, so that no upload, whatever it
 # declares, can hold more than this in memory or on disk.
@@ -63,19 +68,11 @@ UPLOAD_LIMIT = schedules.MAX_CALENDAR_BYTES + FORM_ROOM
 TOO_LARGE = f"The file may be at most {schedules.MAX_CALENDAR_BYTES // 1024} KiB: this one is larger."
 FOREVER = datetime.max.replace(tzinfo=UTC)  # rotation_slots is lazy: only the turns asked for are worked out
 WHEN = "%a %d %b %H:%M %Z"
-REMOVED = {"rotation": "Removed the rotation.", "calendar": "Removed the calendar."}
 
-router = APIRouter(tags=["directory"], include_in_schema=False)
+router = APIRouter(include_in_schema=False)
 
 
 # -- what the page shows ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Person:
-    key: str
-    name: str
-    on_call: bool  # active and covering the area: anyone else's turn puts nobody on call
 
 
 @dataclass(frozen=True)
@@ -178,11 +175,6 @@ async def area_rotations(session: AsyncSession, agency: Agency, now: datetime) -
 # -- the forms ----------------------------------------------------------------------------------------------------
 
 
-def text(form: FormData, name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
 @dataclass(frozen=True)
 class RotationForm:
     """The form's values as typed (shown again as they were when something is wrong), and what is wrong."""
@@ -217,24 +209,26 @@ class RotationForm:
     @classmethod
     def sent(cls, form: FormData, area: str | None, name: str | None) -> RotationForm:
         return cls(
-            area=area if area is not None else text(form, "area"),
-            name=name if name is not None else text(form, "name"),
-            role=text(form, "role"),
-            participants=text(form, "participants"),
-            unit=text(form, "unit"),
-            length=text(form, "length"),
-            handoff=text(form, "handoff"),
-            timezone=text(form, "timezone"),
+            area=area if area is not None else field_text(form, "area"),
+            name=name if name is not None else field_text(form, "name"),
+            role=field_text(form, "role"),
+            participants=field_text(form, "participants"),
+            unit=field_text(form, "unit"),
+            length=field_text(form, "length"),
+            handoff=field_text(form, "handoff"),
+            timezone=field_text(form, "timezone"),
             new=name is None,
         )
 
-    def spec(self) -> RotationIn | dict[str, str]:
-        """What the API would be sent, or what is wrong with it, field by field."""
-        problems: dict[str, str] = {}
-        try:
-            KEY.validate_python(self.name)
-        except ValidationError:
-            problems["name"] = FIELD_HELP["name"]
+    def spec(self, timezone: str) -> RotationIn | dict[str, str]:
+        """What the API would be sent, or what is wrong with it, field by field. `timezone` is the agency's, the
+        rotation's own when it names none."""
+        problems = {} if valid(KEY, self.name) else {"name": HELP["name"]}
+        # The first handoff is one instant: not a time the clocks skip, nor one they show twice, that night (said in
+        # the page's words, whatever the model says of it).
+        wall, zone = valid(HANDOFF, self.handoff), valid(ZONE, self.timezone or timezone)
+        if wall is not None and zone is not None and isinstance(handoff := on_the_clock(wall, zone), str):
+            problems["handoff"] = handoff
         try:
             spec = RotationIn.model_validate(
                 {
@@ -247,7 +241,7 @@ class RotationForm:
                 }
             )
         except ValidationError as exc:
-            return field_problems(exc, FIELD_HELP) | problems
+            return field_problems(exc, HELP) | problems
         return problems or spec
 
 
@@ -267,39 +261,10 @@ class Removal:
 
     area: str
     name: str
-    problem: str = FIELD_HELP["confirm"]
+    problem: str = HELP["confirm"]
 
 
 # -- the pages ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Asked:
-    """What the redirect after a change asks the list to say; said only of what the list holds, so that a crafted
-    link can make it say nothing else."""
-
-    area: str | None = None
-    saved: str | None = None
-    imported: str | None = None
-    removed: str | None = None
-
-    def note(self, areas: list[AreaRotations]) -> str | None:
-        if self.removed in REMOVED:
-            return REMOVED[self.removed]
-        shown = next((a for a in areas if a.code == self.area), None)
-        if shown is None:
-            return None
-        if any(r.name == self.saved for r in shown.rotations):
-            return f"Saved rotation {self.saved} in area {shown.code}."
-        calendar = next((c for c in shown.calendars if c.name == self.imported), None)
-        if calendar is None:
-            return None
-        said = f"Imported calendar {calendar.name} into area {shown.code}: {calendar.events} events"
-        if not calendar.unmatched:
-            return said + ", each naming someone who covers the area."
-        return f"{said}. These name nobody who covers the area, so nobody is on call by them: " + "; ".join(
-            calendar.unmatched
-        )
 
 
 async def rotations_page(
@@ -308,7 +273,7 @@ async def rotations_page(
     now: datetime,
     *,
     status: int = 200,
-    asked: Asked = Asked(),
+    done: str | None = None,
     rotation: RotationForm | None = None,
     upload: CalendarForm | None = None,
     removal: Removal | None = None,
@@ -325,7 +290,7 @@ async def rotations_page(
         form=rotation or RotationForm(area=first),
         upload=upload or CalendarForm(area=first),
         removal=removal,
-        note=asked.note(areas),
+        done=done,
         max_kib=schedules.MAX_CALENDAR_BYTES // 1024,
     )
 
@@ -337,14 +302,6 @@ async def rotation_page(
     covering = sorted((Person(a.key, a.name, True) for a in schedule.advocates.values()), key=lambda p: p.key)
     values = {"form": form, "area": area, "covering": covering, "roles": ROLE_ORDER}
     return render("rotation.html", status, found.principal, found.agency, **values)
-
-
-def back_to_list(agency: Agency, **query: str) -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}/{agency.slug}/rotations?" + urlencode(query), status_code=303)
-
-
-def not_found(found: Viewer, text: str) -> HTMLResponse:
-    return render("message.html", 404, found.principal, found.agency, title="Not found", text=text)
 
 
 async def rotation_of(session: AsyncSession, area: Area, name: str) -> Rotation | None:
@@ -360,16 +317,13 @@ async def rotations(
     slug: str,
     request: Request,
     session: SessionDep,
-    area: Annotated[str | None, Query(max_length=64)] = None,
-    saved: Annotated[str | None, Query(max_length=64)] = None,
-    imported: Annotated[str | None, Query(max_length=64)] = None,
-    removed: Annotated[str | None, Query(max_length=16)] = None,
+    done: str | None = None,
 ) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    asked = Asked(area, saved, imported, removed)
-    return await rotations_page(session, found, request.app.state.clock.now(), asked=asked)
+    note = await done_note(session, found, done)
+    return await rotations_page(session, found, request.app.state.clock.now(), done=note)
 
 
 @router.get(PREFIX + "/{slug}/rotations/{code}/{name}", response_class=HTMLResponse)
@@ -377,7 +331,7 @@ async def rotation(slug: str, code: str, name: str, request: Request, session: S
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = await service.find_area(session, found.agency, code)
+    area = await area_of(session, found.agency, code)
     kept = await rotation_of(session, area, name) if area else None
     if area is None or kept is None:
         return not_found(found, f"No rotation {name!r} in area {code!r}.")
@@ -409,19 +363,22 @@ async def save_rotation(
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    form = RotationForm.sent(await request.form(), code, name)
-    spec = form.spec()
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    form = RotationForm.sent(sent, code, name)
+    spec = form.spec(agency.timezone)
     problems = spec if isinstance(spec, dict) else {}
-    area = await service.find_area(session, agency, form.area)
+    area = await area_of(session, agency, form.area)
     existing = await rotation_of(session, area, form.name) if area else None
     if not form.new and existing is None:
         return not_found(found, f"No rotation {form.name!r} in area {form.area!r}.")
     if area is None:
-        problems["area"] = FIELD_HELP["area"]
+        problems["area"] = HELP["area"]
     elif form.new and existing is not None:
         problems.setdefault("name", f"Area {area.code} has a rotation {form.name!r} already: change it from the list.")
     if area is not None and isinstance(spec, RotationIn) and not problems:
-        refused = await saved(session, schedules.put_rotation(session, agency, area, form.name, spec))
+        refused = await in_savepoint(session, schedules.put_rotation(session, agency, area, form.name, spec))
         if isinstance(refused, Refusal):
             problems["participants"] = refused.text
     if problems or area is None:
@@ -429,8 +386,9 @@ async def save_rotation(
         if area is None or form.new:
             return await rotations_page(session, found, now, status=422, rotation=wrong)
         return await rotation_page(session, found, area, wrong, now, status=422)
-    await audit_change(session, found, request, code=area.code, name=form.name)
-    return back_to_list(agency, area=area.code, saved=form.name)
+    note = f"Saved rotation {form.name} in area {area.code}."
+    done = await audit_change(session, found, request, note, code=area.code, name=form.name)
+    return redirect(agency, "rotations", done=done)
 
 
 @router.post(PREFIX + "/{slug}/rotations/{code}/{name}/remove", response_class=HTMLResponse)
@@ -439,24 +397,23 @@ async def remove_rotation(slug: str, code: str, name: str, request: Request, ses
     if isinstance(found, Response):
         return found
     now = request.app.state.clock.now()
-    area = await service.find_area(session, found.agency, code)
+    area = await area_of(session, found.agency, code)
     kept = await rotation_of(session, area, name) if area else None
     if area is None or kept is None:
         return not_found(found, f"No rotation {name!r} in area {code!r}.")
-    if (await request.form()).get("confirm") != "on":
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    if sent.get("confirm") != "on":
         keys = await advocate_keys(session, found.agency)
-        form = replace(RotationForm.of(area, kept, keys), problems={"confirm": FIELD_HELP["confirm"]})
+        form = replace(RotationForm.of(area, kept, keys), problems={"confirm": HELP["confirm"]})
         return await rotation_page(session, found, area, form, now, status=422)
     await schedules.delete_rotation(session, area, name)
-    await audit_change(session, found, request)
-    return back_to_list(found.agency, removed="rotation")
+    done = await audit_change(session, found, request, f"Removed rotation {name} from area {area.code}.")
+    return redirect(found.agency, "rotations", done=done)
 
 
 # -- the program's calendars --------------------------------------------------------------------------------------
-
-
-async def one_chunk(body: bytes) -> AsyncGenerator[bytes, None]:
-    yield body
 
 
 async def upload_of(request: Request) -> tuple[CalendarForm, bytes]:
@@ -472,7 +429,8 @@ async def upload_of(request: Request) -> tuple[CalendarForm, bytes]:
         ics = await file.read(schedules.MAX_CALENDAR_BYTES + 1) if isinstance(file, UploadFile) else b""
     finally:
         await form.close()
-    return CalendarForm(area=text(form, "area"), name=text(form, "name"), role=text(form, "role")), ics
+    fields = CalendarForm(area=field_text(form, "area"), name=field_text(form, "name"), role=field_text(form, "role"))
+    return fields, ics
 
 
 @router.post(PREFIX + "/{slug}/calendars", response_class=HTMLResponse)
@@ -491,30 +449,39 @@ async def import_calendar(slug: str, request: Request, session: SessionDep) -> R
         unread = CalendarForm(problems={"file": f"The form could not be read ({exc.message}): send it again."})
         return await rotations_page(session, found, now, status=400, upload=unread)
     problems: dict[str, str] = {}
-    area = await service.find_area(session, agency, form.area)
+    area = await area_of(session, agency, form.area)
     if area is None:
-        problems["area"] = FIELD_HELP["area"]
-    try:
-        KEY.validate_python(form.name)
-    except ValidationError:
-        problems["name"] = FIELD_HELP["name"]
-    try:
-        role = ROLE.validate_python(form.role)
-    except ValidationError:
-        problems["role"] = FIELD_HELP["role"]
+        problems["area"] = HELP["area"]
+    if valid(KEY, form.name) is None:
+        problems["name"] = HELP["name"]
+    if (role := valid(ROLE, form.role)) is None:
+        problems["role"] = HELP["role"]
     if not ics:
-        problems["file"] = FIELD_HELP["file"]
+        problems["file"] = HELP["file"]
     elif len(ics) > schedules.MAX_CALENDAR_BYTES:
         problems["file"] = TOO_LARGE
-    if area is not None and not problems:
-        refused = await saved(session, schedules.put_calendar(session, agency, area, form.name, role, ics, now=now))
-        if isinstance(refused, Refusal):
-            problems["file"] = refused.text
-    if problems or area is None:
+    kept: CalendarOut | Refusal | None = None
+    if area is not None and role is not None and not problems:
+        kept = await in_savepoint(session, schedules.put_calendar(session, agency, area, form.name, role, ics, now=now))
+        if isinstance(kept, Refusal):
+            problems["file"] = kept.text
+    if area is None or not isinstance(kept, CalendarOut):
         status = 413 if problems.get("file") == TOO_LARGE else 422
         return await rotations_page(session, found, now, status=status, upload=replace(form, problems=problems))
-    await audit_change(session, found, request, code=area.code, name=form.name, role=role)
-    return back_to_list(agency, area=area.code, imported=form.name)
+    done = await audit_change(
+        session, found, request, imported(kept, area), code=area.code, name=form.name, role=kept.role
+    )
+    return redirect(agency, "rotations", done=done)
+
+
+def imported(calendar: CalendarOut, area: Area) -> str:
+    """What importing the calendar did, said without its events' summaries: they may name anyone (the page lists
+    those that name nobody of the area, under the calendar)."""
+    said = f"Imported calendar {calendar.name} into area {area.code}: {calendar.events} events"
+    if not calendar.unmatched:
+        return f"{said}, each naming someone who covers the area."
+    nobody = f"{len(calendar.unmatched)} of them naming nobody who covers the area"
+    return f"{said}, {nobody}: nobody is on call by those, listed under the calendar."
 
 
 @router.post(PREFIX + "/{slug}/calendars/{code}/{name}/remove", response_class=HTMLResponse)
@@ -522,13 +489,16 @@ async def remove_calendar(slug: str, code: str, name: str, request: Request, ses
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    area = await service.find_area(session, found.agency, code)
+    area = await area_of(session, found.agency, code)
     kept = await calendar_of(session, area, name) if area else None
     if area is None or kept is None:
         return not_found(found, f"No calendar {name!r} in area {code!r}.")
-    if (await request.form()).get("confirm") != "on":
+    sent = await form_of(request, found)
+    if isinstance(sent, Response):
+        return sent
+    if sent.get("confirm") != "on":
         now = request.app.state.clock.now()
         return await rotations_page(session, found, now, status=422, removal=Removal(code, name))
     await schedules.delete_calendar(session, area, name)
-    await audit_change(session, found, request)
-    return back_to_list(found.agency, removed="calendar")
+    done = await audit_change(session, found, request, f"Removed calendar {name} from area {area.code}.")
+    return redirect(found.agency, "rotations", done=done)
