@@ -45,15 +45,21 @@ async def workers(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[l
         "CALLOUT_WORKER_POLL_SECONDS": "0.2",  # the lease stays at its 90 s: only the worker's death frees it
         "CALLOUT_DATABASE_POOL_SIZE": "4",  # four processes on a server other tests share
     }
-    servers: list[Server] = []
-    try:  # every server started is stopped, even when a later one fails to start
-        servers.append(await Server.start(env, "--service", "directory", "--port", str(directory_port)))
-        for _ in range(3):
-            servers.append(await Server.start(env, "--service", "worker", "--port", str(free_port())))
+    # Started side by side (a worker needs the directory only once there is work); every one that started is
+    # stopped, even when another fails to.
+    started = await asyncio.gather(
+        Server.start(env, "--service", "directory", "--port", str(directory_port)),
+        *(Server.start(env, "--service", "worker", "--port", str(free_port())) for _ in range(3)),
+        return_exceptions=True,
+    )
+    servers = [s for s in started if isinstance(s, Server)]
+    try:
+        for failed in started:
+            if isinstance(failed, BaseException):
+                raise failed
         yield servers[1:]
     finally:
-        for server in servers:
-            await server.stop()
+        await asyncio.gather(*(server.stop() for server in servers))
 
 
 async def notifications_settled(database_url: str, expected: int) -> None:
