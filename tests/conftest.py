@@ -59,13 +59,41 @@ def database_url(server_url: str) -> Iterator[str]:
     asyncio.run(admin_sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
+# Every sequence behind a table's serial ids set back to its start, as RESTART IDENTITY does, but in place.
+RESTART_OWNED_SEQUENCES = """
+SELECT setval(sequence.oid, pg_sequence.seqstart, false)
+FROM pg_class sequence
+JOIN pg_sequence ON pg_sequence.seqrelid = sequence.oid
+JOIN pg_depend ON pg_depend.classid = 'pg_class'::regclass AND pg_depend.objid = sequence.oid
+  AND pg_depend.refclassid = 'pg_class'::regclass AND pg_depend.deptype IN ('a', 'i')
+JOIN pg_class owner ON owner.oid = pg_depend.refobjid
+WHERE sequence.relkind = 'S' AND owner.relname = ANY($1::text[])
+"""
+
+
+async def empty_every_table(url: str) -> None:
+    """Every table emptied and its ids restarted, as `TRUNCATE … RESTART IDENTITY CASCADE` would.
+
+    DELETE, not TRUNCATE: TRUNCATE gives every table, index and TOAST table a new file, and the checkpoint each
+    DROP DATABASE forces must then sync every file made since the one before — tens of thousands late in a run,
+    20 s for that one test. Deleting a test's few rows makes no file. Children go before their parents, so no
+    foreign key is broken."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        async with conn.transaction():
+            await conn.execute("; ".join(f'DELETE FROM "{table}"' for table in reversed(tables)))  # noqa: S608  # our own tables' names
+            await conn.fetch(RESTART_OWNED_SEQUENCES, tables)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(autouse=True)
 async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test starts on empty tables (tests commit for real, so a rolled-back transaction won't do)."""
     yield
     if "database_url" in request.fixturenames:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        await admin_sql(request.getfixturevalue("database_url"), f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await empty_every_table(request.getfixturevalue("database_url"))
 
 
 @pytest.fixture
