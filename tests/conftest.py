@@ -178,18 +178,27 @@ def worker(app) -> Worker:  # type: ignore[no-untyped-def]
     return app.state.worker  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """A headless Chromium, found as `make test` finds it (tests/browser.py): where there is none, the test fails
-    saying what to install."""
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium for the run (Playwright's driver and a browser cost half a second to start), found as
+    `make test` finds it (tests/browser.py): where there is none, every browser test fails saying what to install."""
     async with async_playwright() as playwright:
         try:
-            chromium = chromium_to_drive(playwright.chromium.executable_path)
+            found = chromium_to_drive(playwright.chromium.executable_path)
         except NoChromium as exc:
             pytest.fail(str(exc), pytrace=False)
-        launched = await playwright.chromium.launch(executable_path=chromium.executable, args=LAUNCH_ARGS)
+        launched = await playwright.chromium.launch(executable_path=found.executable, args=LAUNCH_ARGS)
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+async def browser(chromium: Browser) -> AsyncIterator[Browser]:
+    """The run's Chromium, as a browser of the test's own: each page or context a test opens is a profile of its
+    own (cookies, storage, cache), and every one is closed when the test ends, so none outlives it."""
+    yield chromium
+    for context in chromium.contexts:
+        await context.close()
 
 
 @pytest.fixture
