@@ -44,8 +44,14 @@ async def admin_sql(url: str, sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The PostgreSQL server: CALLOUT_TEST_DATABASE_URL when set (CI), otherwise an embedded one."""
-    return os.environ.get("CALLOUT_TEST_DATABASE_URL") or embedded.start(tmp_path_factory.mktemp("embedded"))
+    """The PostgreSQL server: CALLOUT_TEST_DATABASE_URL when set (CI), otherwise an embedded one. The workers of
+    one `pytest -n` run share one embedded server, kept in the run's directory above each worker's own (the first
+    starts it, the others join it, the last to finish stops it); each has a database of its own (database_url)."""
+    if url := os.environ.get("CALLOUT_TEST_DATABASE_URL"):
+        return url
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return embedded.start(tmp_path_factory.getbasetemp().parent / "embedded")
+    return embedded.start(tmp_path_factory.mktemp("embedded"))
 
 
 @pytest.fixture(scope="session")
