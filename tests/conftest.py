@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
+import structlog
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import make_url
@@ -27,6 +28,16 @@ from tests.factories import issued_token
 from tests.fake_dns import FakeDns
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.processes import free_port
+
+# Only `callout serve` configures structlog (shared/logging.py); in the tests' own process its defaults render each
+# logged exception with rich, every frame's locals and source: seconds for each one a test provokes. The defaults
+# otherwise, with tracebacks as plain text.
+structlog.configure(
+    processors=[
+        *(p for p in structlog.get_config()["processors"] if not isinstance(p, structlog.dev.ConsoleRenderer)),
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 ADMIN_TOKEN = "test-admin-token-of-enough-length"
 PUBLIC_URL = "https://callout.example.org"
