@@ -22,8 +22,10 @@ run: install  ## start everything in one process (embedded PostgreSQL unless CAL
 	$(BIN)/callout serve
 
 # The browser tests' Chromium is found (or installed) first, and handed to them: tests/browser.py says how.
-test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL
-	@chromium="$$($(BIN)/python -m tests.browser)" && CALLOUT_CHROMIUM="$$chromium" $(BIN)/pytest
+# One pytest worker a core (pytest-xdist), each with its own database (tests/conftest.py); a worker that finishes
+# its share takes tests still waiting in another's (worksteal), so one long test does not hold up the end.
+test: install  ## the whole suite, on CALLOUT_TEST_DATABASE_URL or an embedded PostgreSQL, on every core
+	@chromium="$$($(BIN)/python -m tests.browser)" && CALLOUT_CHROMIUM="$$chromium" $(BIN)/pytest -n auto --dist worksteal
 
 lint: install  ## ruff, mypy (strict, tests and bench too), the layering's import contracts, and deploy/k8s rendered and checked against Kubernetes' schemas
 	$(BIN)/ruff check .

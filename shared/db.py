@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -323,6 +324,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# The scripts are this code's own and do not change under it: read once per process, not by every app built in
+# it (a test suite builds hundreds).
+@cache
 def head_revision() -> str:
     """The newest migration: the one no other revises. Read from each script's `revision` and `down_revision`
     without running it (tests/test_schema_head.py holds it to alembic's own answer)."""
@@ -354,6 +358,7 @@ def assigned(script: Path) -> dict[str, Any]:
     return found
 
 
+@cache
 def known_revisions() -> frozenset[str]:
     """Every revision this code's migrations know: a schema at one it does not know is newer than it."""
     return frozenset(assigned(script)["revision"] for script in (MIGRATIONS / "versions").glob("*.py"))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
+import structlog
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import make_url
@@ -28,6 +29,16 @@ from tests.fake_dns import FakeDns
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio
 from tests.processes import free_port
 
+# Only `callout serve` configures structlog (shared/logging.py); in the tests' own process its defaults render each
+# logged exception with rich, every frame's locals and source: seconds for each one a test provokes. The defaults
+# otherwise, with tracebacks as plain text.
+structlog.configure(
+    processors=[
+        *(p for p in structlog.get_config()["processors"] if not isinstance(p, structlog.dev.ConsoleRenderer)),
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
+
 ADMIN_TOKEN = "test-admin-token-of-enough-length"
 PUBLIC_URL = "https://callout.example.org"
 # A Monday at noon, UTC: inside every weekday shift the tests set up.
@@ -44,8 +55,14 @@ async def admin_sql(url: str, sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The PostgreSQL server: CALLOUT_TEST_DATABASE_URL when set (CI), otherwise an embedded one."""
-    return os.environ.get("CALLOUT_TEST_DATABASE_URL") or embedded.start(tmp_path_factory.mktemp("embedded"))
+    """The PostgreSQL server: CALLOUT_TEST_DATABASE_URL when set (CI), otherwise an embedded one. The workers of
+    one `pytest -n` run share one embedded server, kept in the run's directory above each worker's own (the first
+    starts it, the others join it, the last to finish stops it); each has a database of its own (database_url)."""
+    if url := os.environ.get("CALLOUT_TEST_DATABASE_URL"):
+        return url
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return embedded.start(tmp_path_factory.getbasetemp().parent / "embedded")
+    return embedded.start(tmp_path_factory.mktemp("embedded"))
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +76,41 @@ def database_url(server_url: str) -> Iterator[str]:
     asyncio.run(admin_sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
+# Every sequence behind a table's serial ids set back to its start, as RESTART IDENTITY does, but in place.
+RESTART_OWNED_SEQUENCES = """
+SELECT setval(sequence.oid, pg_sequence.seqstart, false)
+FROM pg_class sequence
+JOIN pg_sequence ON pg_sequence.seqrelid = sequence.oid
+JOIN pg_depend ON pg_depend.classid = 'pg_class'::regclass AND pg_depend.objid = sequence.oid
+  AND pg_depend.refclassid = 'pg_class'::regclass AND pg_depend.deptype IN ('a', 'i')
+JOIN pg_class owner ON owner.oid = pg_depend.refobjid
+WHERE sequence.relkind = 'S' AND owner.relname = ANY($1::text[])
+"""
+
+
+async def empty_every_table(url: str) -> None:
+    """Every table emptied and its ids restarted, as `TRUNCATE … RESTART IDENTITY CASCADE` would.
+
+    DELETE, not TRUNCATE: TRUNCATE gives every table, index and TOAST table a new file, and the checkpoint each
+    DROP DATABASE forces must then sync every file made since the one before — tens of thousands late in a run,
+    20 s for that one test. Deleting a test's few rows makes no file. Children go before their parents, so no
+    foreign key is broken."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        async with conn.transaction():
+            await conn.execute("; ".join(f'DELETE FROM "{table}"' for table in reversed(tables)))  # noqa: S608  # our own tables' names
+            await conn.fetch(RESTART_OWNED_SEQUENCES, tables)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(autouse=True)
 async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test starts on empty tables (tests commit for real, so a rolled-back transaction won't do)."""
     yield
     if "database_url" in request.fixturenames:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        await admin_sql(request.getfixturevalue("database_url"), f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await empty_every_table(request.getfixturevalue("database_url"))
 
 
 @pytest.fixture
@@ -150,18 +195,27 @@ def worker(app) -> Worker:  # type: ignore[no-untyped-def]
     return app.state.worker  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """A headless Chromium, found as `make test` finds it (tests/browser.py): where there is none, the test fails
-    saying what to install."""
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium for the run (Playwright's driver and a browser cost half a second to start), found as
+    `make test` finds it (tests/browser.py): where there is none, every browser test fails saying what to install."""
     async with async_playwright() as playwright:
         try:
-            chromium = chromium_to_drive(playwright.chromium.executable_path)
+            found = chromium_to_drive(playwright.chromium.executable_path)
         except NoChromium as exc:
             pytest.fail(str(exc), pytrace=False)
-        launched = await playwright.chromium.launch(executable_path=chromium.executable, args=LAUNCH_ARGS)
+        launched = await playwright.chromium.launch(executable_path=found.executable, args=LAUNCH_ARGS)
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+async def browser(chromium: Browser) -> AsyncIterator[Browser]:
+    """The run's Chromium, as a browser of the test's own: each page or context a test opens is a profile of its
+    own (cookies, storage, cache), and every one is closed when the test ends, so none outlives it."""
+    yield chromium
+    for context in chromium.contexts:
+        await context.close()
 
 
 @pytest.fixture

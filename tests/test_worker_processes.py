@@ -45,15 +45,21 @@ async def workers(database_url: str, fake_twilio: FakeTwilio) -> AsyncIterator[l
         "CALLOUT_WORKER_POLL_SECONDS": "0.2",  # the lease stays at its 90 s: only the worker's death frees it
         "CALLOUT_DATABASE_POOL_SIZE": "4",  # four processes on a server other tests share
     }
-    servers: list[Server] = []
-    try:  # every server started is stopped, even when a later one fails to start
-        servers.append(await Server.start(env, "--service", "directory", "--port", str(directory_port)))
-        for _ in range(3):
-            servers.append(await Server.start(env, "--service", "worker", "--port", str(free_port())))
+    # Started side by side (a worker needs the directory only once there is work); every one that started is
+    # stopped, even when another fails to.
+    started = await asyncio.gather(
+        Server.start(env, "--service", "directory", "--port", str(directory_port)),
+        *(Server.start(env, "--service", "worker", "--port", str(free_port())) for _ in range(3)),
+        return_exceptions=True,
+    )
+    servers = [s for s in started if isinstance(s, Server)]
+    try:
+        for failed in started:
+            if isinstance(failed, BaseException):
+                raise failed
         yield servers[1:]
     finally:
-        for server in servers:
-            await server.stop()
+        await asyncio.gather(*(server.stop() for server in servers))
 
 
 async def notifications_settled(database_url: str, expected: int) -> None:
@@ -119,14 +125,19 @@ async def test_a_worker_killed_mid_send_loses_nothing_and_sends_nothing_twice(
     taken_over = []
     for ref in refs:  # each backup step started when the first step's wait ran out, killed worker or not
         entries = (await client.get(f"/v1/incidents/{ref}/timeline", headers=admin)).json()["entries"]
+        sent = [e for e in entries if e["stage"] == "notification_sent"]
+        assert len(sent) == 2, f"{ref}: {len(sent)} of its 2 alerts recorded sent"  # the hung one's too
         taken_over += [
             datetime.fromisoformat(e["observed_at"])
-            for e in entries
-            if e["stage"] == "notification_sent" and e["data"].get("reconciled") == "found at the provider"
+            for e in sent
+            if e["data"].get("reconciled") == "found at the provider"
         ]
         at = {e["stage"]: datetime.fromisoformat(e["observed_at"]) for e in entries}
         lateness = (at["escalated"] - at["advocate_matched"]).total_seconds() - WAIT
         assert 0 <= lateness <= ON_TIME, f"{ref}: the backup step started {lateness:.2f} s late"
-    # What the killed worker had handed over was found at Twilio by another worker, not sent again, in seconds.
-    [found_at] = taken_over
-    assert (found_at - killed_at).total_seconds() < TAKEN_OVER
+    # What the killed worker had handed over was found at Twilio by another worker, not sent again, in seconds. The
+    # hung text was (it is recorded sent, sent once, and its worker died before its answer), and so was any other
+    # send whose answer the worker had yet to record when it died: it sends several at once, and on a loaded
+    # machine it may be killed between Twilio's answer and its record of it.
+    assert taken_over
+    assert all((found_at - killed_at).total_seconds() < TAKEN_OVER for found_at in taken_over), taken_over
