@@ -57,14 +57,21 @@ async def test_the_timeline_needs_a_token(client: httpx.AsyncClient, incident_re
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
 
 
-async def test_a_supervisor_cannot_change_the_directory(
+async def test_a_supervisor_keeps_their_own_program_but_not_an_agency_or_another_s_program(
     client: httpx.AsyncClient, incident_ref: str, database_url: str
 ) -> None:
     own = {"Authorization": f"Bearer {await supervisor_token(database_url, 'metro')}"}
+    other = {"Authorization": f"Bearer {await supervisor_token(database_url, 'county')}"}
+    agency = {"name": "Metro 911", "hotline": "+12025550100", "webhook_secret": None}
 
-    response = await client.put("/v1/directory/agencies/metro/areas/2", json={"name": "North"}, headers=own)
+    area = await client.put("/v1/directory/agencies/metro/areas/2", json={"name": "North"}, headers=own)
+    elsewhere = await client.put("/v1/directory/agencies/metro/areas/3", json={"name": "East"}, headers=other)
+    integration = await client.put("/v1/directory/agencies/metro", json=agency, headers=own)
+    created = await client.put("/v1/directory/agencies/newtown", json=agency, headers=own)
 
-    assert response.status_code == 403
+    assert area.status_code == 200
+    assert elsewhere.status_code == 404  # as for an agency that does not exist
+    assert integration.status_code == created.status_code == 403  # an agency and its integration are an admin's
 
 
 async def test_a_supervisor_covers_a_shift_in_their_own_agency_and_sees_no_other(
