@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,8 +121,12 @@ async def verify(session: AsyncSession) -> tuple[int, list[str]]:
     return count, problems
 
 
-async def audit_change(request: Request, session: SessionDep, principal: PrincipalDep) -> None:
-    """For admin routes: a change is recorded with the request that made it (the route, its path values)."""
+async def audit_change(request: Request, session: SessionDep, principal: PrincipalDep) -> AsyncIterator[None]:
+    """For admin routes: a change is recorded with the request that made it (the route, its path values), after
+    the route has made it and before it is committed — the audit's lock is taken last, as everywhere, so that a
+    change holding rows while it waits for the audit never waits on one holding the audit while it waits for those
+    rows. A route that fails records nothing: its change is rolled back."""
+    yield
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     route = getattr(request.scope.get("route"), "path", request.url.path)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from callout.cli import main
 from services.alerts.worker import Worker
+from shared.audit import AUDIT_LOCK_ID
 from shared.db import libpq_url
 from tests.conftest import PUBLIC_URL
 from tests.factories import dv_event, make_program, post_event
@@ -86,3 +87,30 @@ async def test_changes_made_from_the_command_line_are_recorded_too(
 
     assert issued.exit_code == 0, issued.output
     assert ("cli", "change", "token create supervisor for metro") in await trail(database_url)
+
+
+async def test_a_change_waiting_for_a_row_holds_no_audit_lock_so_two_changes_never_deadlock(
+    client: httpx.AsyncClient, admin: dict[str, str], database_url: str
+) -> None:
+    """A change made elsewhere (a program page) holds the agency's row and then takes the audit's lock, last, as
+    every change does; an API change of the same row meanwhile waits for the row without holding the audit's lock,
+    so both go through (the API once took the audit's lock first: PostgreSQL then aborted one of the two)."""
+    page = await asyncpg.connect(libpq_url(database_url))
+    try:
+        async with page.transaction():
+            await page.execute("SELECT 1 FROM agencies WHERE slug = 'metro' FOR UPDATE")
+            program = {"hotline": "+12025550100", "feed_silence_minutes": 60}
+            api = asyncio.create_task(client.put("/v1/directory/agencies/metro/program", json=program, headers=admin))
+            for _ in range(500):  # until the API's transaction waits for the row
+                if await page.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                    break
+                await asyncio.sleep(0.01)  # polling the database's own state, not a timer
+            else:
+                raise AssertionError("the API never waited for the agency's row")
+            await page.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_ID)
+        response = await api
+    finally:
+        await page.close()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["feed_silence_minutes"] == 60

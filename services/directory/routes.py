@@ -96,7 +96,7 @@ router = APIRouter(
     prefix="/v1/directory",
     tags=["directory"],
     responses={401: {}, 403: {}, 404: {}, 422: {}},
-    dependencies=[Depends(audit_change)],
+    dependencies=[Depends(audit_change, scope="function")],
 )
 feed_router = APIRouter(prefix="/v1/directory", tags=["directory"])
 # What the alerts worker reads (as well as admins and supervisors): apart, so that its credential opens nothing else.
