@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import warnings
 from pathlib import Path
@@ -27,12 +28,16 @@ def forget_dead_users(pgdata: Path) -> None:
 
 
 def start(data_dir: Path) -> str:
-    """Start (or join) the server whose data lives in `data_dir`; its data survives restarts."""
+    """Start (or join) the server whose data lives in `data_dir`; its data survives restarts. Processes starting
+    it at once (the tests' workers under `pytest -n`) take turns: the library's own lock is per process, and
+    two of them creating its data directory together fail (FileExistsError)."""
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    if pgdata.exists():
-        forget_dead_users(pgdata)
-    server = get_server(pgdata, cleanup_mode="stop")
+    with open(pgdata.parent / ".starting.lock", "w") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)  # released when the file closes, the server up
+        if pgdata.exists():
+            forget_dead_users(pgdata)
+        server = get_server(pgdata, cleanup_mode="stop")
     # It listens on a Unix socket only: postgresql://postgres:@/postgres?host=/path
     socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
     return f"postgresql://postgres@/postgres?host={socket_dir}"

@@ -239,8 +239,9 @@ async def test_a_shift_removed_is_the_one_named_and_a_stale_remove_changes_nothi
     stale = await client.post(SCHEDULE + "/remove", data={"shift": "luis:backup:4080:720"}, headers=as_supervisor)
     assert stale.status_code == 409 and "nothing was removed" in text_of(stale)
     assert ("luis", "backup", 4140, 660) in changed and await shifts_of(app) == changed
-    not_a_shift = await client.post(SCHEDULE + "/remove", data={"shift": "the first one"}, headers=as_supervisor)
-    assert not_a_shift.status_code == 409 and await shifts_of(app) == changed
+    for name in ("the first one", "luis:backup:" + "9" * 5000 + ":60", "luis:backup:\uff12:60"):
+        not_a_shift = await client.post(SCHEDULE + "/remove", data={"shift": name}, headers=as_supervisor)
+        assert not_a_shift.status_code == 409 and await shifts_of(app) == changed
     assert len(await changes(app)) == before
 
 

@@ -382,6 +382,9 @@ async def test_a_crafted_link_cannot_make_a_page_say_a_change_was_made(
         assert shown.status_code == 200 and "Saved" not in text_of(shown), done
     own = await client.get("/dashboard/program/other/advocates", params={"done": admin_s}, headers=as_admin)
     assert "Saved rosa." in text_of(own)
+    clock.advance(timedelta(minutes=11))  # an old link of one's own: not what was just done
+    later = await client.get("/dashboard/program/other/advocates", params={"done": admin_s}, headers=as_admin)
+    assert later.status_code == 200 and "Saved" not in text_of(later)
 
 
 async def test_a_form_not_sent_as_a_page_sends_it_is_refused_and_changes_nothing(

@@ -274,8 +274,14 @@ async def test_a_calendar_that_cannot_be_read_is_refused_and_nothing_is_kept(
     not_utf8 = await put_calendar(client, admin, b"\xff\xfe")
     wrong_type = await put_calendar(client, admin, PROGRAM_CALENDAR, **{"Content-Type": "text/plain"})
 
+    forever = PROGRAM_CALENDAR.replace("DTEND:20261118T190000Z", "DTEND:99991231T235959Z")
+    ancient = PROGRAM_CALENDAR.replace("DTSTART:20261118T180000Z", "DTSTART:00010101T000000Z")
+    too_late, too_early = await put_calendar(client, admin, forever), await put_calendar(client, admin, ancient)
+
     assert (garbage.status_code, not_utf8.status_code, wrong_type.status_code) == (422, 422, 415)
     assert garbage.headers["content-type"] == "application/problem+json"
+    assert too_late.status_code == too_early.status_code == 422  # once a 500: a date past datetime's end
+    assert "has no DTEND in the years 2000 to 2100" in too_late.json()["detail"]
     assert await chain(client, admin, "2026-11-04T15:00:00Z") == []
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from services.directory.models import Advocate, Area, Calendar, Override, Rotation, advocate_areas
 from services.directory.roster import named_in, parsed, schedule_for
-from services.directory.schemas import CalendarOut, OverrideIn, OverrideOut, Role, RotationIn, RotationOut
+from services.directory.schemas import YEARS, CalendarOut, OverrideIn, OverrideOut, Role, RotationIn, RotationOut
 from services.directory.service import advocates_of_area, get_area
 from shared.localtime import NotOnTheClock, instant
 from shared.problems import Invalid, NotFound
@@ -111,15 +111,27 @@ async def delete_override(session: AsyncSession, agency: Agency, override_id: in
 
 
 def read_calendar(ics: bytes) -> tuple[str, icalendar.Calendar]:
-    """The calendar as text, parsed, its recurrences readable — or Invalid saying why not."""
+    """The calendar as text, parsed, its times within the years a schedule may name (schemas.YEARS: none can
+    overflow) and its recurrences readable — or Invalid saying why not."""
     try:
         text = ics.decode("utf-8")
         calendar = icalendar.Calendar.from_ical(text)
-        recurring_ical_events.of(calendar).at(datetime(2000, 1, 1))
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise Invalid(f"Not an iCalendar file (RFC 5545) Callout can read: {type(exc).__name__}.") from None
     if calendar.name != "VCALENDAR":
         raise Invalid("Not an iCalendar file: it must begin with BEGIN:VCALENDAR.")
+    for event in calendar.walk("VEVENT"):
+        for name in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+            if (when := event.get(name)) is None:
+                continue
+            year = getattr(getattr(when, "dt", None), "year", None)  # a repeated or malformed one has none
+            if year is None or not YEARS[0] <= year <= YEARS[1]:
+                summary = str(event.get("SUMMARY", "(no summary)"))[:80]
+                raise Invalid(f"The event {summary!r} has no {name} in the years {YEARS[0]} to {YEARS[1]}.")
+    try:
+        recurring_ical_events.of(calendar).at(datetime(2000, 1, 1))
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise Invalid(f"Not an iCalendar file (RFC 5545) Callout can read: {type(exc).__name__}.") from None
     if problem := unstorable(text):  # refused here, not by the database mid-transaction
         raise Invalid(f"Not an iCalendar file Callout can keep: it {problem}.")
     return text, calendar

@@ -210,7 +210,7 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = AdvocateForm.sent(sent, key)

@@ -139,7 +139,7 @@ async def save_area(slug: str, request: Request, session: SessionDep) -> Respons
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = AreaForm.sent(sent)
@@ -168,6 +168,12 @@ async def save_area(slug: str, request: Request, session: SessionDep) -> Respons
 # -- an area's weekly schedule --------------------------------------------------------------------------------------
 
 
+def minute(typed: str) -> bool:
+    """Whether `typed` can be a minute of the week: up to five ASCII digits (int() of thousands of them is an
+    error of its own)."""
+    return typed.isascii() and typed.isdecimal() and len(typed) <= 5
+
+
 @dataclass(frozen=True)
 class WeeklyShift:
     """A shift as the schedule keeps it (services/directory/models.py, Shift): who, in which role, from which
@@ -189,7 +195,7 @@ class WeeklyShift:
     def named(cls, name: str) -> WeeklyShift | None:
         """The shift a name names, or None for one no shift could have."""
         parts = name.split(":")
-        if len(parts) != 4 or parts[1] not in ROLE_ORDER or not (parts[2].isdecimal() and parts[3].isdecimal()):
+        if len(parts) != 4 or parts[1] not in ROLE_ORDER or not all(minute(p) for p in parts[2:]):
             return None
         shift = cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
         in_week = 0 <= shift.start_minute < 7 * MINUTES_PER_DAY and 0 < shift.minutes <= MINUTES_PER_DAY
@@ -356,7 +362,7 @@ async def add_shift(slug: str, code: str, request: Request, session: SessionDep)
     area = await area_of(session, found.agency, code)
     if area is None:
         return not_found(found, f"No area {code!r} in this agency.")
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = ShiftForm.sent(sent)
@@ -388,7 +394,7 @@ async def remove_shift(slug: str, code: str, request: Request, session: SessionD
     area = await area_of(session, found.agency, code)
     if area is None:
         return not_found(found, f"No area {code!r} in this agency.")
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     shift = WeeklyShift.named(field_text(sent, "shift"))

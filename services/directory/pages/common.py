@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser
@@ -60,6 +61,7 @@ FIELD_HELP = {
 class Viewer:
     principal: Principal
     agency: Agency
+    at: datetime  # when they asked (the app's clock)
 
 
 async def viewer(request: Request, session: AsyncSession, slug: str) -> Viewer | Response:
@@ -74,23 +76,27 @@ async def viewer(request: Request, session: AsyncSession, slug: str) -> Viewer |
     agency = await session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None or not principal.may_see_agency(agency.id):
         return message(principal, None, 404, "Not found", f"No agency {slug!r}.")
-    return Viewer(principal, agency)
+    return Viewer(principal, agency, request.app.state.clock.now())
 
 
 async def changer(request: Request, session: AsyncSession, slug: str) -> Viewer | Response:
-    """As `viewer`, for a form that changes something: a POST from another site is refused (a page saying so).
-    The agency's page changes are then made one at a time, to the transaction's end: a form checks what is there
-    ("there is an area 2 already") before it saves, and two people sending one at once must not both pass. (The
-    API's routes take no such lock: a page still meets the tables' own uniqueness, as save_area does.)"""
+    """As `viewer`, for a form that changes something: a POST from another site is refused (a page saying so)."""
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
     if cross_site(request) is not None:
         return message(found.principal, found.agency, 403, "Refused", "Refused: the form was sent from another site.")
+    return found
+
+
+async def one_at_a_time(session: AsyncSession, found: Viewer) -> None:
+    """The agency's page changes are made one at a time, to the transaction's end: a form checks what is there
+    ("there is an area 2 already") before it saves, and two people sending one at once must not both pass. Taken
+    once the form is read, never while a slow client is still sending it. (The API's routes take no such lock: a
+    page still meets the tables' own uniqueness, in_savepoint.)"""
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:space, :agency)"), {"space": PAGE_LOCK, "agency": found.agency.id}
     )
-    return found
 
 
 # -- pages --------------------------------------------------------------------------------------------------------
@@ -123,12 +129,14 @@ async def one_chunk(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
-async def form_of(request: Request, found: Viewer) -> FormData | HTMLResponse:
+async def form_of(request: Request, session: AsyncSession, found: Viewer) -> FormData | HTMLResponse:
     """A page's form as a browser sends it (URL-encoded), read within FORM_LIMIT, or the page refusing it: any
     other kind of body (a multipart one would be spooled to disk, files and all) or a larger one. A POST that says
-    no type (one with no body) is an empty form, its body unread."""
+    no type (one with no body) is an empty form, its body unread. Once it is read, the change waits its turn
+    (one_at_a_time)."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if not kind:
+        await one_at_a_time(session, found)
         return FormData()
     if kind != "application/x-www-form-urlencoded":
         return message(
@@ -139,6 +147,7 @@ async def form_of(request: Request, found: Viewer) -> FormData | HTMLResponse:
     except PayloadTooLarge:
         text = f"Refused: a form may be at most {FORM_LIMIT // 1024} KiB, and this one was larger."
         return message(found.principal, found.agency, 413, "Too large", text)
+    await one_at_a_time(session, found)
     return await FormParser(request.headers, one_chunk(body)).parse()
 
 
@@ -207,6 +216,8 @@ async def in_savepoint(session: AsyncSession, change: Coroutine[Any, Any, T]) ->
             return await change
     except (Invalid, NotFound) as exc:
         return Refusal(str(exc), not_found=isinstance(exc, NotFound))
+    except IntegrityError:  # the API made the same thing at the same moment (it takes no page lock)
+        return Refusal("It was changed elsewhere at the same moment: look at it again, then send the form again.")
 
 
 async def audit_change(session: AsyncSession, found: Viewer, request: Request, note: str, **detail: str) -> int:
@@ -228,9 +239,13 @@ async def audit_change(session: AsyncSession, found: Viewer, request: Request, n
     return seq
 
 
+DONE_LATELY = timedelta(minutes=10)  # a page's redirect is followed at once; an older record is not "just done"
+
+
 async def done_note(session: AsyncSession, found: Viewer, done: str | None) -> str | None:
     """What a change said it did (?done=<its audit record>), shown only when that record is a change this same
-    principal (the token) made to this agency: a crafted link can show its reader nothing but what they did."""
+    principal (the token) made to this agency in the last few minutes: a crafted link can show its reader nothing
+    but what they just did."""
     if done is None or not (done.isascii() and done.isdigit() and len(done) <= 18):
         return None
     record = await session.get(audit.AuditRecord, int(done))
@@ -239,6 +254,7 @@ async def done_note(session: AsyncSession, found: Viewer, done: str | None) -> s
         or record.action != "change"
         or record.actor != audit.actor_of(found.principal)
         or record.detail.get("slug") != found.agency.slug
+        or not timedelta(0) <= found.at - record.at <= DONE_LATELY
     ):
         return None
     note = record.detail.get("note")

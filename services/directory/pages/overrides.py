@@ -224,7 +224,7 @@ async def add_override(slug: str, request: Request, session: SessionDep) -> Resp
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = OverrideForm.sent(sent)
@@ -268,7 +268,7 @@ async def remove_override(slug: str, override_id: str, request: Request, session
     kept = await override_of(session, found.agency, override_id)
     if kept is None:
         return not_found(found, f"No override {override_id}.")
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     if sent.get("confirm") != "on":

@@ -20,6 +20,7 @@ from services.directory.models import Area
 from services.directory.pages.common import (
     INTERNATIONAL,
     PREFIX,
+    Refusal,
     Viewer,
     area_of,
     areas_of,
@@ -29,6 +30,7 @@ from services.directory.pages.common import (
     field_problems,
     field_text,
     form_of,
+    in_savepoint,
     not_found,
     phone_number,
     redirect,
@@ -291,7 +293,7 @@ async def set_policy(slug: str, request: Request, session: SessionDep) -> Respon
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = PolicyForm.sent(sent)
@@ -306,7 +308,9 @@ async def set_policy(slug: str, request: Request, session: SessionDep) -> Respon
         problems["scope"] = POLICY_HELP["scope"]
     if problems or isinstance(spec, dict):
         return await policies_page(session, found, replace(form, problems=problems), status=422)
-    await put_policy(session, found.agency, area, form.tier, spec)
+    refused = await in_savepoint(session, put_policy(session, found.agency, area, form.tier, spec))
+    if isinstance(refused, Refusal):
+        return await policies_page(session, found, replace(form, problems={"tier": refused.text}), status=409)
     note = f"Saved: {tier_words(form.tier)} in {where_words(area)}."
     done = await audit_change(session, found, request, note, tier=form.tier, **({"area": area.code} if area else {}))
     return redirect(found.agency, "policies", tier=form.tier, scope=form.scope, done=done)
@@ -318,7 +322,7 @@ async def reset_policy(slug: str, request: Request, session: SessionDep) -> Resp
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = PolicyForm.sent(sent)
@@ -396,7 +400,7 @@ async def set_hotline(slug: str, request: Request, session: SessionDep) -> Respo
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = ProgramForm.sent(sent)

@@ -36,6 +36,7 @@ from services.directory.pages.common import (
     in_savepoint,
     not_found,
     on_the_clock,
+    one_at_a_time,
     one_chunk,
     redirect,
     render,
@@ -363,7 +364,7 @@ async def save_rotation(
     if isinstance(found, Response):
         return found
     agency, now = found.agency, request.app.state.clock.now()
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     form = RotationForm.sent(sent, code, name)
@@ -401,7 +402,7 @@ async def remove_rotation(slug: str, code: str, name: str, request: Request, ses
     kept = await rotation_of(session, area, name) if area else None
     if area is None or kept is None:
         return not_found(found, f"No rotation {name!r} in area {code!r}.")
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     if sent.get("confirm") != "on":
@@ -448,6 +449,7 @@ async def import_calendar(slug: str, request: Request, session: SessionDep) -> R
     except MultiPartException as exc:
         unread = CalendarForm(problems={"file": f"The form could not be read ({exc.message}): send it again."})
         return await rotations_page(session, found, now, status=400, upload=unread)
+    await one_at_a_time(session, found)
     problems: dict[str, str] = {}
     area = await area_of(session, agency, form.area)
     if area is None:
@@ -493,7 +495,7 @@ async def remove_calendar(slug: str, code: str, name: str, request: Request, ses
     kept = await calendar_of(session, area, name) if area else None
     if area is None or kept is None:
         return not_found(found, f"No calendar {name!r} in area {code!r}.")
-    sent = await form_of(request, found)
+    sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
     if sent.get("confirm") != "on":
