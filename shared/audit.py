@@ -73,9 +73,9 @@ def digest(prev_hash: str, seq: int, at: datetime, who: Actor, action: str, subj
 
 async def record(
     session: AsyncSession, *, actor: str | Principal | Actor, action: str, subject: str, at: datetime, **detail: Any
-) -> None:
+) -> int:
     """Append a record in the caller's transaction: it stands or falls with what it records. The actor is a token's
-    principal (who and from where), an Actor, or a bare name ("cli")."""
+    principal (who and from where), an Actor, or a bare name ("cli"). Returns the record's number."""
     who = Actor.of(actor) if isinstance(actor, Principal) else Actor(actor) if isinstance(actor, str) else actor
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK_ID})
     last = (await session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()))).first()
@@ -97,6 +97,7 @@ async def record(
         )
     )
     await session.flush()
+    return seq
 
 
 def actor_of(principal: Principal) -> str:

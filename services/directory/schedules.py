@@ -125,9 +125,9 @@ def read_calendar(ics: bytes) -> tuple[str, icalendar.Calendar]:
             if (when := event.get(name)) is None:
                 continue
             year = getattr(getattr(when, "dt", None), "year", None)  # a repeated or malformed one has none
-            if year is None or not YEARS[0] <= year <= YEARS[1]:
+            if year not in YEARS:
                 summary = str(event.get("SUMMARY", "(no summary)"))[:80]
-                raise Invalid(f"The event {summary!r} has no {name} in the years {YEARS[0]} to {YEARS[1]}.")
+                raise Invalid(f"The event {summary!r} has no {name} in the years {YEARS.start} to {YEARS.stop - 1}.")
     try:
         recurring_ical_events.of(calendar).at(datetime(2000, 1, 1))
     except (ValueError, KeyError, TypeError, OverflowError) as exc:

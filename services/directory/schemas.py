@@ -34,12 +34,12 @@ EndTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^
 
 # The years a schedule may name: any program's, and far enough from datetime's own ends that no turn, override or
 # day built from them can overflow (a rotation's handoff in 9999 once broke every on-call answer of its area).
-YEARS = (2000, 2100)
+YEARS = range(2000, 2101)
 
 
 def in_years(moment: datetime) -> datetime:
-    if not YEARS[0] <= moment.year <= YEARS[1]:
-        raise ValueError(f"must be in the years {YEARS[0]} to {YEARS[1]}")
+    if moment.year not in YEARS:
+        raise ValueError(f"must be in the years {YEARS.start} to {YEARS.stop - 1}")
     return moment
 
 

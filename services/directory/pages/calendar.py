@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.coverage import uncovered
 from services.directory.models import Area
-from services.directory.pages.common import PREFIX, YEARS, Viewer, area_of, areas_of, message, not_found, render, viewer
+from services.directory.pages.common import PREFIX, Viewer, area_of, areas_of, message, not_found, render, viewer
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, local_to_utc, schedule_for
+from services.directory.schemas import YEARS
 from shared.db import SessionDep
 from shared.tables import Agency
 

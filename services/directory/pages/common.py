@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.formparsers import FormParser
 
 from services.directory.models import Area
+from services.directory.schemas import YEARS
 from shared import audit
 from shared.auth import Principal
 from shared.localtime import NotOnTheClock, instant
@@ -36,11 +37,10 @@ TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape(["html"])
 )
 TEMPLATES.globals["csp_nonce"] = csp_nonce  # each page's <style> nonce (shared/security.py)
-# The first key of the lock the pages' changes to one agency take (changer): pg_advisory_xact_lock(PAGE_LOCK, agency
-# id). Two keys cannot meet the audit's one-key lock, and this first key is not the workers' (alerts/leases.py).
+# The first key of the lock the pages' changes to one agency take (one_at_a_time): pg_advisory_xact_lock(PAGE_LOCK,
+# agency id). Two keys cannot meet the audit's one-key lock, and this first key is not the workers' (alerts/leases.py).
 PAGE_LOCK = 0x5047
 FORM_LIMIT = 64 * 1024  # far above any page's form (a policy's ten steps are a few hundred bytes)
-YEARS = range(2000, 2101)  # the years a page takes a date in, as the API's models do
 
 # What a field needs, said to a person (the API's own words name regular expressions and types): the fields more
 # than one form has. Each page adds its own.
@@ -225,7 +225,7 @@ async def audit_change(session: AsyncSession, found: Viewer, request: Request, n
     `note`, the sentence saying what was done (keys, roles, areas, local times: never a name or a phone), which
     the page the change redirects to shows (`done_note`). Returns the record's number, for that redirect."""
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    await audit.record(
+    return await audit.record(
         session,
         actor=found.principal,
         action="change",
@@ -233,10 +233,6 @@ async def audit_change(session: AsyncSession, found: Viewer, request: Request, n
         at=request.app.state.clock.now(),
         **({k: str(v) for k, v in request.path_params.items()} | detail | {"note": note}),
     )
-    # The audit's lock is held to the transaction's end: the newest record is the one just made.
-    seq = await session.scalar(select(audit.AuditRecord.seq).order_by(audit.AuditRecord.seq.desc()).limit(1))
-    assert seq is not None  # just recorded
-    return seq
 
 
 DONE_LATELY = timedelta(minutes=10)  # a page's redirect is followed at once; an older record is not "just done"
