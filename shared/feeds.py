@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.localtime import local_time
+from shared.localtime import DAY_MINUTE, local_time
 from shared.tables import Agency, CadHeartbeat, FeedSilence, ReceivedEvent
 
 FAR_LONGER = 10  # silent: no event for this many times its usual gap at this hour of the week
@@ -77,7 +77,7 @@ class FeedState:
 
     def heard(self, timezone: str) -> str:
         """What came, and when, on the agency's clock."""
-        feed, when = self.feed, "%a %d %b %H:%M %Z"
+        feed, when = self.feed, DAY_MINUTE
         if feed.last_sign is None:
             return "Nothing received from the CAD yet."
         event = f"Last event {local_time(feed.last_event_at, timezone, when)}" if feed.last_event_at else "No event yet"
@@ -89,7 +89,7 @@ class FeedState:
         """The silence the watch found and told, in words, or None while the feed speaks."""
         if self.silent is None:
             return None
-        when = "%a %d %b %H:%M %Z"
+        when = DAY_MINUTE
         return (
             f"Silent since {local_time(self.silent.since, timezone, when)}: {self.silent.reason}. Told "
             f"{local_time(self.silent.told_at, timezone, when)}; told again when it speaks."

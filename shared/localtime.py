@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 MINUTE = "%Y-%m-%d %H:%M %Z"
 SECOND = "%Y-%m-%d %H:%M:%S %Z"
+DAY_MINUTE = "%a %d %b %H:%M %Z"  # on a page: "Tue 01 Dec 08:40 CST"
 
 
 def local_time(moment: datetime, timezone: str, pattern: str = MINUTE) -> str:

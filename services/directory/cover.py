@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
@@ -24,7 +23,7 @@ from services.directory.roster import ROLE_ORDER, schedule_for
 from services.directory.schedules import add_override
 from services.directory.schemas import CoverRequestOut, OverrideIn
 from shared.auth import hash_token
-from shared.localtime import span
+from shared.localtime import DAY_MINUTE, local_time, span
 from shared.problems import Invalid, NotFound
 from shared.security import csp_nonce
 from shared.tables import Agency, CoverLink, CoverOffer, CoverRequest, CoverStatus, Unreachable, Wake, wake_alerts
@@ -364,7 +363,7 @@ async def page_for(
         )
         for r in offered
     ]
-    expires = f"{link.expires_at.astimezone(ZoneInfo(zone)):%a %d %b %H:%M %Z}"
+    expires = local_time(link.expires_at, zone, DAY_MINUTE)
     return CoverPage(key=advocate.key, expires=expires, note=note, shifts=shifts, offers=offers)
 
 

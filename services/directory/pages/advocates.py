@@ -209,7 +209,7 @@ async def save_advocate(slug: str, key: str | None, request: Request, session: A
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
+    agency, now = found.agency, found.at
     sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent

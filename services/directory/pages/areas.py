@@ -35,6 +35,7 @@ from services.directory.pages.common import (
     not_found,
     redirect,
     render,
+    typed_form,
     valid,
     viewer,
 )
@@ -259,13 +260,7 @@ class ShiftForm:
 
     @classmethod
     def sent(cls, form: FormData) -> ShiftForm:
-        return cls(
-            advocate=field_text(form, "advocate"),
-            role=field_text(form, "role"),
-            day=field_text(form, "day"),
-            start=field_text(form, "start"),
-            end=field_text(form, "end"),
-        )
+        return typed_form(cls, form)
 
     def body(self) -> dict[str, str]:
         return {"advocate": self.advocate, "role": self.role, "day": self.day, "start": self.start, "end": self.end}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +20,7 @@ from services.directory.pages.common import (
 from services.directory.roster import INSTANT, ROLE_ORDER, schedule_for
 from shared.db import SessionDep
 from shared.feeds import feed_state
-from shared.localtime import span
+from shared.localtime import DAY_MINUTE, local_time, span
 from shared.tables import CoverStatus
 
 router = APIRouter(include_in_schema=False)
@@ -53,7 +52,7 @@ async def board(slug: str, request: Request, session: SessionDep) -> Response:
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
+    agency, now = found.agency, found.at
     zone = agency.timezone
     coverage = await coverage_gaps(session, agency, now, COVERAGE_AHEAD)
     asked = [r for r in await cover_requests(session, agency, now) if r.status == CoverStatus.open]
@@ -88,7 +87,7 @@ async def board(slug: str, request: Request, session: SessionDep) -> Response:
             if r.area == area.code
         ]
         boards.append(AreaBoard(area.code, area.name, roles, gaps, cover))
-    at = f"{now.astimezone(ZoneInfo(zone)):%a %d %b %H:%M %Z}"
+    at = local_time(now, zone, DAY_MINUTE)
     feed = await feed_state(session, agency, now)
     values = {"areas": boards, "at": at, "days": COVERAGE_AHEAD.days}
     return render(

@@ -117,7 +117,7 @@ async def week(
     if isinstance(chosen, Response):
         return chosen
     agency = found.agency
-    first = week_start(start) if start else request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+    first = week_start(start) if start else found.at.astimezone(ZoneInfo(agency.timezone)).date()
     if first is None:
         return not_shown(
             found, f"A week starts on a date from {YEARS.start}-01-01 to {YEARS.stop - 1}-12-31, like 2026-11-16."
@@ -163,7 +163,7 @@ async def month(
     if isinstance(chosen, Response):
         return chosen
     agency = found.agency
-    today = request.app.state.clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+    today = found.at.astimezone(ZoneInfo(agency.timezone)).date()
     first = first_of(month) if month else today.replace(day=1)
     if first is None:
         return not_shown(found, f"A month from {YEARS.start}-01 to {YEARS.stop - 1}-12, like 2026-11.")

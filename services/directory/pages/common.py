@@ -4,7 +4,7 @@ rendered, why a change may be refused, and how a change is recorded and then sai
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,22 +61,22 @@ FIELD_HELP = {
 class Viewer:
     principal: Principal
     agency: Agency
-    at: datetime  # when they asked (the app's clock)
+    at: datetime  # when they asked (the app's clock, read once for the request)
 
 
 async def viewer(request: Request, session: AsyncSession, slug: str) -> Viewer | Response:
     """The signed-in principal and the agency they may see, or the page to send them to instead."""
-    session_id = request.cookies.get(COOKIE)
+    session_id, now = request.cookies.get(COOKIE), request.app.state.clock.now()
     principal = None
     if session_id:
         lifetime = Lifetime.of(request.app.state.settings)
-        principal = await resume(request, session, session_id, lifetime, request.app.state.clock.now())
+        principal = await resume(request, session, session_id, lifetime, now)
     if principal is None:  # the sign-in page drops a cookie whose session has ended
         return RedirectResponse("/dashboard/sign-in" + ("?ended=1" if session_id else ""), status_code=303)
     agency = await session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None or not principal.may_see_agency(agency.id):
         return message(principal, None, 404, "Not found", f"No agency {slug!r}.")
-    return Viewer(principal, agency, request.app.state.clock.now())
+    return Viewer(principal, agency, now)
 
 
 async def changer(request: Request, session: AsyncSession, slug: str) -> Viewer | Response:
@@ -157,6 +157,16 @@ def field_text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+F = TypeVar("F")
+
+
+def typed_form(form_type: type[F], form: FormData, **given: object) -> F:
+    """A form dataclass filled from the form sent: each of its text fields (annotated `str`) as typed, by its own
+    name; the rest (lists, flags, problems) as `given` or its default."""
+    texts = {f.name: field_text(form, f.name) for f in fields(form_type) if f.type in ("str", str)}  # type: ignore[arg-type]
+    return form_type(**(texts | given))
+
+
 def phone_number(typed: str) -> str:
     """A phone number as a person types it ("+1 202-555-0100") as the API takes it."""
     return typed.replace(" ", "").replace("-", "")
@@ -230,7 +240,7 @@ async def audit_change(session: AsyncSession, found: Viewer, request: Request, n
         actor=found.principal,
         action="change",
         subject=f"{request.method} {route}",
-        at=request.app.state.clock.now(),
+        at=found.at,
         **({k: str(v) for k, v in request.path_params.items()} | detail | {"note": note}),
     )
 

@@ -29,13 +29,13 @@ from services.directory.pages.common import (
     changer,
     done_note,
     field_problems,
-    field_text,
     form_of,
     in_savepoint,
     not_found,
     on_the_clock,
     redirect,
     render,
+    typed_form,
     viewer,
 )
 from services.directory.schemas import OverrideIn, OverrideOut, Role
@@ -76,17 +76,7 @@ class OverrideForm:
 
     @classmethod
     def sent(cls, form: FormData) -> OverrideForm:
-        return cls(
-            area=field_text(form, "area"),
-            role=field_text(form, "role"),
-            advocate=field_text(form, "advocate"),
-            replaces=field_text(form, "replaces"),
-            starts_date=field_text(form, "starts_date"),
-            starts_time=field_text(form, "starts_time"),
-            ends_date=field_text(form, "ends_date"),
-            ends_time=field_text(form, "ends_time"),
-            note=field_text(form, "note"),
-        )
+        return typed_form(cls, form)
 
     @classmethod
     def blank(cls, timezone: str, now: datetime) -> OverrideForm:
@@ -211,7 +201,7 @@ async def overrides(
     found = await viewer(request, session, slug)
     if isinstance(found, Response):
         return found
-    now = request.app.state.clock.now()
+    now = found.at
     blank = OverrideForm.blank(found.agency.timezone, now)
     return await overrides_page(session, found, blank, now, done=await done_note(session, found, done))
 
@@ -223,7 +213,7 @@ async def add_override(slug: str, request: Request, session: SessionDep) -> Resp
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
+    agency, now = found.agency, found.at
     sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
@@ -272,7 +262,7 @@ async def remove_override(slug: str, override_id: str, request: Request, session
     if isinstance(sent, Response):
         return sent
     if sent.get("confirm") != "on":
-        now = request.app.state.clock.now()
+        now = found.at
         blank, removal = OverrideForm.blank(found.agency.timezone, now), {str(kept): HELP["confirm"]}
         return await overrides_page(session, found, blank, now, status=422, removal=removal)
     await schedules.delete_override(session, found.agency, kept)

@@ -35,6 +35,7 @@ from services.directory.pages.common import (
     phone_number,
     redirect,
     render,
+    typed_form,
     viewer,
 )
 from services.directory.policies import delete_policy, policy_for, put_policy
@@ -364,9 +365,7 @@ class ProgramForm:
 
     @classmethod
     def sent(cls, form: FormData) -> ProgramForm:
-        return cls(
-            field_text(form, "hotline"), field_text(form, "feed_silence_minutes"), field_text(form, "it_contact")
-        )
+        return typed_form(cls, form)
 
     def spec(self) -> ProgramIn | dict[str, str]:
         try:

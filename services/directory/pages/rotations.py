@@ -40,13 +40,14 @@ from services.directory.pages.common import (
     one_chunk,
     redirect,
     render,
+    typed_form,
     valid,
     viewer,
 )
 from services.directory.roster import INSTANT, ROLE_ORDER, Slot, parsed, rotation_slots, schedule_for
 from services.directory.schemas import CalendarOut, Key, Role, RotationIn, Timezone
 from shared.db import SessionDep
-from shared.localtime import local_time, span
+from shared.localtime import DAY_MINUTE, local_time, span
 from shared.problems import PayloadTooLarge
 from shared.requests import read_bounded_body
 from shared.tables import Agency
@@ -68,7 +69,7 @@ FORM_ROOM = 16 * 1024
 UPLOAD_LIMIT = schedules.MAX_CALENDAR_BYTES + FORM_ROOM
 TOO_LARGE = f"The file may be at most {schedules.MAX_CALENDAR_BYTES // 1024} KiB: this one is larger."
 FOREVER = datetime.max.replace(tzinfo=UTC)  # rotation_slots is lazy: only the turns asked for are worked out
-WHEN = "%a %d %b %H:%M %Z"
+WHEN = DAY_MINUTE
 
 router = APIRouter(include_in_schema=False)
 
@@ -209,17 +210,9 @@ class RotationForm:
 
     @classmethod
     def sent(cls, form: FormData, area: str | None, name: str | None) -> RotationForm:
-        return cls(
-            area=area if area is not None else field_text(form, "area"),
-            name=name if name is not None else field_text(form, "name"),
-            role=field_text(form, "role"),
-            participants=field_text(form, "participants"),
-            unit=field_text(form, "unit"),
-            length=field_text(form, "length"),
-            handoff=field_text(form, "handoff"),
-            timezone=field_text(form, "timezone"),
-            new=name is None,
-        )
+        """The form sent; an existing rotation's area and name come from its address, not the form."""
+        named = {k: v for k, v in (("area", area), ("name", name)) if v is not None}
+        return typed_form(cls, form, new=name is None, **named)
 
     def spec(self, timezone: str) -> RotationIn | dict[str, str]:
         """What the API would be sent, or what is wrong with it, field by field. `timezone` is the agency's, the
@@ -324,7 +317,7 @@ async def rotations(
     if isinstance(found, Response):
         return found
     note = await done_note(session, found, done)
-    return await rotations_page(session, found, request.app.state.clock.now(), done=note)
+    return await rotations_page(session, found, found.at, done=note)
 
 
 @router.get(PREFIX + "/{slug}/rotations/{code}/{name}", response_class=HTMLResponse)
@@ -337,7 +330,7 @@ async def rotation(slug: str, code: str, name: str, request: Request, session: S
     if area is None or kept is None:
         return not_found(found, f"No rotation {name!r} in area {code!r}.")
     keys = await advocate_keys(session, found.agency)
-    return await rotation_page(session, found, area, RotationForm.of(area, kept, keys), request.app.state.clock.now())
+    return await rotation_page(session, found, area, RotationForm.of(area, kept, keys), found.at)
 
 
 async def advocate_keys(session: AsyncSession, agency: Agency) -> dict[int, str]:
@@ -363,7 +356,7 @@ async def save_rotation(
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
+    agency, now = found.agency, found.at
     sent = await form_of(request, session, found)
     if isinstance(sent, Response):
         return sent
@@ -397,7 +390,7 @@ async def remove_rotation(slug: str, code: str, name: str, request: Request, ses
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    now = request.app.state.clock.now()
+    now = found.at
     area = await area_of(session, found.agency, code)
     kept = await rotation_of(session, area, name) if area else None
     if area is None or kept is None:
@@ -441,7 +434,7 @@ async def import_calendar(slug: str, request: Request, session: SessionDep) -> R
     found = await changer(request, session, slug)
     if isinstance(found, Response):
         return found
-    agency, now = found.agency, request.app.state.clock.now()
+    agency, now = found.agency, found.at
     try:
         form, ics = await upload_of(request)
     except PayloadTooLarge:
@@ -499,7 +492,7 @@ async def remove_calendar(slug: str, code: str, name: str, request: Request, ses
     if isinstance(sent, Response):
         return sent
     if sent.get("confirm") != "on":
-        now = request.app.state.clock.now()
+        now = found.at
         return await rotations_page(session, found, now, status=422, removal=Removal(code, name))
     await schedules.delete_calendar(session, area, name)
     done = await audit_change(session, found, request, f"Removed calendar {name} from area {area.code}.")
